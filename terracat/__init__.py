@@ -1,0 +1,115 @@
+"""terracat: Earth-observation product catalogues (Terrascope, HR-VPP, CGLS) as GeoDataFrames.
+
+>>> import terracat
+>>> df = terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", start="2022-02-01",
+...                      end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
+>>> df.query("cloudCover < 10").to_parquet("clear.parquet")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import geopandas
+
+from terracat import accessor as _accessor  # noqa: F401 - registers df.terracat
+from terracat.client import (
+    Catalogue,
+    Collection,
+    Product,
+    ProductFile,
+    ProductFileType,
+)
+from terracat.config import CatalogueConfig, CatalogueEnvironment
+from terracat.exceptions import (
+    AuthenticationException,
+    ConfigurationException,
+    ParameterParserException,
+    ProductDownloadException,
+    SearchException,
+    TerracatError,
+    TerracatWarning,
+    TooManyResultsException,
+)
+from terracat.frame import normalise_frame
+
+__all__ = [
+    "AuthenticationException",
+    "Catalogue",
+    "CatalogueConfig",
+    "CatalogueEnvironment",
+    "Collection",
+    "ConfigurationException",
+    "ParameterParserException",
+    "Product",
+    "ProductDownloadException",
+    "ProductFile",
+    "ProductFileType",
+    "SearchException",
+    "TerracatError",
+    "TerracatWarning",
+    "TooManyResultsException",
+    "collections",
+    "count",
+    "read_parquet",
+    "search",
+]
+
+__version__ = "0.1.0"
+
+_default: Catalogue | None = None
+_default_lock = threading.Lock()
+
+
+def _catalogue(catalogue: Catalogue | None) -> Catalogue:
+    """The given catalogue, or the default Terrascope one, created once and reused."""
+    global _default
+    if catalogue is not None:
+        return catalogue
+    with _default_lock:
+        if _default is None:
+            _default = Catalogue()
+        return _default
+
+
+def search(
+    collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any
+) -> geopandas.GeoDataFrame:
+    """Search a collection's products into a GeoDataFrame, one row per product.
+
+    Parameters
+    ----------
+    collection : str
+        the collection identifier, e.g. ``urn:eop:VITO:TERRASCOPE_S2_TOC_V2``
+    catalogue : Catalogue, optional
+        where to search; the default Terrascope catalogue when ``None``
+    **kwargs
+        ``start``, ``end``, ``bbox``, ``geometry``, ``cloudCover``, ``tileId``, ``limit``,
+        ``split`` ... as :meth:`Catalogue.search` takes them
+
+    Examples
+    --------
+    >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", start="2022-02-01",
+    ...                 end="2022-03-01", cloudCover=10)  # doctest: +SKIP
+    """
+    return _catalogue(catalogue).search(collection, **kwargs)
+
+
+def collections(*, catalogue: Catalogue | None = None, **kwargs: Any) -> geopandas.GeoDataFrame:
+    """The catalogue's collections as a GeoDataFrame (see :meth:`Catalogue.collections`)."""
+    return _catalogue(catalogue).collections(**kwargs)
+
+
+def count(collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any) -> int:
+    """The number of products a search would return, from one ``count=0`` request."""
+    return _catalogue(catalogue).count(collection, **kwargs)
+
+
+def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
+    """Read a GeoParquet export of search results back into a product frame.
+
+    The views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
+    """
+    return normalise_frame(geopandas.read_parquet(path, **kwargs))

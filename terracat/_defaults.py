@@ -1,0 +1,36 @@
+"""Every tunable default of terracat, named once.
+
+Configuration flows ``CatalogueConfig`` -> ``Catalogue`` -> transport; these constants are what
+that flow starts from when a configuration file says nothing.
+"""
+
+from __future__ import annotations
+
+USER_AGENT = "terracat"
+
+SEARCH_TIMEOUT = 60.0
+"""Seconds to wait for one catalogue page (connect and read)."""
+
+DOWNLOAD_TIMEOUT = 300.0
+"""Seconds to wait for the next bytes of a file transfer."""
+
+PAGE_SIZE = 100
+"""Products asked for per page; Terrascope's own default page size."""
+
+SEARCH_WORKERS = 4
+"""Pages fetched at once after the first one: fast, and still polite to a public service."""
+
+DOWNLOAD_WORKERS = 4
+"""Files transferred at once."""
+
+RETRIES = 5
+"""Attempts after the first for a 429, a 5xx or a dropped connection."""
+
+BACKOFF_FACTOR = 0.5
+"""Seconds of the first backoff; each retry doubles it (capped by RETRY_AFTER_MAX)."""
+
+RETRY_AFTER_MAX = 60.0
+"""The longest wait a server's Retry-After is honoured for."""
+
+CHUNK_SIZE = 2 * 1024 * 1024
+"""Bytes read per chunk of a download, as the reference client's ``[HTTP] ChunkSize``."""

@@ -1,0 +1,473 @@
+"""The catalogue connection and the documented object API, as views over frame rows.
+
+``Catalogue`` keeps the reference client's methods and signatures; its searches run through the
+same layers as :func:`terracat.search` (query -> paging -> frame) and its ``Product`` and
+``Collection`` objects are made from frame rows, so a frame read back from GeoParquet gives the
+same objects as a fresh search.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import geopandas
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from terracat import query
+from terracat._http import make_session
+from terracat.config import CatalogueConfig
+from terracat.frame import FILE_COLUMNS, as_naive_utc, features_frame
+from terracat.paging import PageFetcher, Pages
+
+__all__ = [
+    "Catalogue",
+    "Collection",
+    "Product",
+    "ProductFile",
+    "ProductFileType",
+]
+
+logger = logging.getLogger(__name__)
+
+DateLike = str | dt.date | dt.datetime
+BBoxLike = str | list[int | float] | tuple[int | float, ...] | dict[str, int | float]
+
+
+class Collection:
+    """Collection returned from a catalogue search.
+
+    Attributes
+    ----------
+    id : str
+        collection identifier
+    geojson : dict
+        GeoJSON representation of the collection
+    geometry : BaseGeometry
+        collection geometry as a Shapely geometry
+    bbox : list of float
+        bounding box
+    properties : dict
+        collection properties
+    """
+
+    def __init__(
+        self, id: str, geojson: dict, geometry: BaseGeometry, bbox: list[float], properties: dict
+    ) -> None:
+        self.id = id
+        self.geojson = geojson
+        self.geometry = geometry
+        self.bbox = bbox
+        self.properties = properties
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"Collection({self.id!r}, title={self.properties.get('title')!r})"
+
+
+class ProductFileType(enum.Flag):
+    """Enum flag to indicate the type of a product file."""
+
+    DATA = enum.auto()  #: Data files
+    RELATED = enum.auto()  #: Related files (eg. cloud mask)
+    PREVIEWS = enum.auto()  #: Previews
+    ALTERNATES = enum.auto()  #: Metadata description in an alternative format
+    ALL = DATA | RELATED | PREVIEWS | ALTERNATES  #: Matches all types of files
+
+
+class ProductFile:
+    """File that belongs to a product.
+
+    Attributes
+    ----------
+    href : str
+        URI locator of the product file
+    length : int or None
+        content length in bytes
+    title, type, category : str or None
+        title, content type, and category (only for previews or related files)
+    """
+
+    def __init__(
+        self,
+        href: str,
+        length: int | None,
+        title: str | None = None,
+        type: str | None = None,
+        category: str | None = None,
+    ) -> None:
+        self.href = href
+        self.length = length
+        self.title = title
+        self.type = type
+        self.category = category
+
+    def __str__(self) -> str:
+        return self.href
+
+    def __repr__(self) -> str:
+        return f"ProductFile({self.href!r}, length={self.length!r}, title={self.title!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProductFile):
+            return NotImplemented
+        return (self.href, self.length, self.title, self.type, self.category) == (
+            other.href,
+            other.length,
+            other.title,
+            other.type,
+            other.category,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.href, self.length))
+
+    def get_protocol(self) -> str:
+        return self.href[: self.href.find("://")].lower()
+
+
+class Product:
+    """Product entry returned from a catalogue search.
+
+    Attributes
+    ----------
+    id, title : str
+        product identifier and title
+    geojson : dict
+        GeoJSON representation of the product
+    geometry : BaseGeometry
+        footprint
+    bbox : list of float
+        bounding box
+    beginningDateTime, endingDateTime : datetime.datetime
+        acquisition start and end, naive UTC as in the reference client
+    properties : dict
+        the product's properties as the catalogue sent them
+    data, related, previews, alternates : list of ProductFile
+        data files, related resources (e.g. cloud mask), quicklooks, alternative metadata
+    """
+
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        geojson: dict,
+        geometry: BaseGeometry,
+        bbox: list[float],
+        beginningDateTime: dt.datetime | None,
+        endingDateTime: dt.datetime | None,
+        properties: dict,
+        data: list[ProductFile],
+        related: list[ProductFile],
+        previews: list[ProductFile],
+        alternates: list[ProductFile],
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.geojson = geojson
+        self.geometry = geometry
+        self.bbox = bbox
+        self.beginningDateTime = beginningDateTime
+        self.endingDateTime = endingDateTime
+        self.properties = properties
+        self.data = data
+        self.related = related
+        self.previews = previews
+        self.alternates = alternates
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"Product({self.id!r}, beginningDateTime={self.beginningDateTime!r}, files={len(self.files())})"
+
+    def files(self, file_types: ProductFileType = ProductFileType.ALL) -> list[ProductFile]:
+        """The product's files of the given types, data first."""
+        chosen: list[ProductFile] = []
+        for kind, flag in zip(FILE_COLUMNS, _FILE_FLAGS, strict=True):
+            if flag in file_types:
+                chosen += getattr(self, kind)
+        return chosen
+
+
+_FILE_FLAGS = (
+    ProductFileType.DATA,
+    ProductFileType.RELATED,
+    ProductFileType.PREVIEWS,
+    ProductFileType.ALTERNATES,
+)
+
+
+def _geojson(row: Any, properties: dict[str, Any]) -> dict[str, Any]:
+    geometry = row.geometry
+    return {
+        "type": "Feature",
+        "id": row.id,
+        "geometry": None if geometry is None else shapely.geometry.mapping(geometry),
+        "bbox": None if geometry is None else list(geometry.bounds),
+        "properties": properties,
+    }
+
+
+def product_from_row(row: Any) -> Product:
+    """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``)."""
+    properties = json.loads(row.properties)
+    files = {
+        kind: [ProductFile(**link) for link in getattr(row, kind, None) or []]
+        for kind in FILE_COLUMNS
+    }
+    return Product(
+        row.id,
+        row.title,
+        _geojson(row, properties),
+        row.geometry,
+        [] if row.geometry is None else list(row.geometry.bounds),
+        as_naive_utc(getattr(row, "beginningDateTime", None)),
+        as_naive_utc(getattr(row, "endingDateTime", None)),
+        properties,
+        **files,
+    )
+
+
+def collection_from_row(row: Any) -> Collection:
+    """The documented ``Collection`` of one row of a collections frame."""
+    properties = json.loads(row.properties)
+    geojson = _geojson(row, properties)
+    return Collection(row.id, geojson, row.geometry, geojson["bbox"], properties)
+
+
+def rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """Rows as namedtuples whose attribute names are the frame's column names."""
+    columns = list(frame.columns)
+    for values in frame.itertuples(index=False, name=None):
+        yield _Row(columns, values)
+
+
+class _Row:
+    __slots__ = ("_values",)
+
+    def __init__(self, columns: list[str], values: tuple[Any, ...]) -> None:
+        self._values = dict(zip(columns, values, strict=True))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Catalogue:
+    """Connection to a catalogue endpoint, which allows for searching and downloading EO products.
+
+    Parameters
+    ----------
+    config : CatalogueConfig, optional
+        catalogue configuration; the default Terrascope configuration when none is given
+
+    Examples
+    --------
+    >>> catalogue = Catalogue()
+    >>> catalogue.config.catalogue_url
+    'https://services.terrascope.be/catalogue/'
+    """
+
+    def __init__(self, config: CatalogueConfig | None = None) -> None:
+        self.config = config if config is not None else CatalogueConfig.get_default_config()
+        self._auth: Any = None
+        self._session = make_session(self.config, pool_size=self.config.search_workers)
+        self._session.headers["Accept"] = "application/geo+json, application/json"
+
+    def __repr__(self) -> str:
+        return f"Catalogue({self.config.catalogue_url!r})"
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    def _pages(self, endpoint: str, params: dict[str, str], limit: int | None) -> Pages:
+        fetch = PageFetcher(
+            self._session,
+            self.config.catalogue_url + endpoint,
+            self.config.search_timeout,
+            self.config.retries,
+        )
+        page_size = int(params.pop("count", self.config.page_size))
+        return Pages(
+            fetch, params, page_size=page_size, limit=limit, workers=self.config.search_workers
+        )
+
+    def _frame(
+        self, features: list[Any], endpoint: str, params: dict[str, str]
+    ) -> geopandas.GeoDataFrame:
+        frame = features_frame(features)
+        frame.attrs["terracat"] = {
+            "catalogue": self.config.catalogue_url,
+            "endpoint": endpoint,
+            "query": dict(params),
+        }
+        return frame
+
+    def search(
+        self,
+        collection: str,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        bbox: BBoxLike | None = None,
+        geometry: str | BaseGeometry | None = None,
+        title: str | None = None,
+        productType: str | None = None,
+        relativeOrbitNumber: int | str | None = None,
+        orbitDirection: str | None = None,
+        cloudCover: Any = None,
+        tileId: str | None = None,
+        productGroupId: str | None = None,
+        publicationDate: Any = None,
+        modificationDate: Any = None,
+        accessedFrom: str | None = None,
+        limit: int | None = None,
+        *,
+        split: bool = False,
+        **kwargs: Any,
+    ) -> geopandas.GeoDataFrame:
+        """Search products into a GeoDataFrame, one row per product.
+
+        Parameters are those of :meth:`get_products`; in addition ``split=True`` fetches a result
+        deeper than the catalogue lets a client page, by splitting the time range into windows
+        that each fit (counted first, then fetched concurrently), instead of raising
+        ``TooManyResultsException``.
+
+        Examples
+        --------
+        >>> df = catalogue.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", start="2022-02-01",
+        ...                       end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
+        >>> df.query("cloudCover < 10")  # doctest: +SKIP
+        """
+        limit = query.check_limit(limit)
+        params = query.product_query(
+            collection,
+            start=start,
+            end=end,
+            bbox=bbox,
+            geometry=geometry,
+            title=title,
+            productType=productType,
+            relativeOrbitNumber=relativeOrbitNumber,
+            orbitDirection=orbitDirection,
+            cloudCover=cloudCover,
+            tileId=tileId,
+            productGroupId=productGroupId,
+            publicationDate=publicationDate,
+            modificationDate=modificationDate,
+            accessedFrom=accessedFrom,
+            **kwargs,
+        )
+        pages = self._pages("products", dict(params), limit)
+        return self._frame(pages.collect(split=split), "products", params)
+
+    def collections(
+        self,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        bbox: BBoxLike | None = None,
+        geometry: str | BaseGeometry | None = None,
+        platform: str | None = None,
+        **kwargs: Any,
+    ) -> geopandas.GeoDataFrame:
+        """The catalogue's collections as a GeoDataFrame, one row per collection."""
+        params = query.collection_query(
+            start=start, end=end, bbox=bbox, geometry=geometry, platform=platform, **kwargs
+        )
+        pages = self._pages("collections", dict(params), None)
+        return self._frame(pages.collect(), "collections", params)
+
+    def count(self, collection: str, **kwargs: Any) -> int:
+        """The number of products matching the query (one ``count=0`` request)."""
+        return self.get_product_count(collection, **kwargs)
+
+    # ---- the reference API ---------------------------------------------------------------------
+
+    def get_collections(
+        self,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        bbox: BBoxLike | None = None,
+        geometry: str | BaseGeometry | None = None,
+        platform: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Collection]:
+        """Get the collections in the catalogue, lazily (nothing is requested before iteration)."""
+        params = query.collection_query(
+            start=start, end=end, bbox=bbox, geometry=geometry, platform=platform, **kwargs
+        )
+        return self._views("collections", params, None, collection_from_row)
+
+    def get_products(
+        self,
+        collection: str,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        bbox: BBoxLike | None = None,
+        geometry: str | BaseGeometry | None = None,
+        title: str | None = None,
+        productType: str | None = None,
+        relativeOrbitNumber: int | str | None = None,
+        orbitDirection: str | None = None,
+        cloudCover: Any = None,
+        tileId: str | None = None,
+        productGroupId: str | None = None,
+        publicationDate: Any = None,
+        modificationDate: Any = None,
+        accessedFrom: str | None = None,
+        limit: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Product]:
+        """Get the products matching the query, lazily and page by page.
+
+        Nothing is requested until the first product is asked for; ``TooManyResultsException``
+        is raised then when the result is deeper than the catalogue lets a client page.
+        Parameters are encoded as in :func:`terracat.query.product_query`.
+        """
+        limit = query.check_limit(limit)
+        params = query.product_query(
+            collection,
+            start=start,
+            end=end,
+            bbox=bbox,
+            geometry=geometry,
+            title=title,
+            productType=productType,
+            relativeOrbitNumber=relativeOrbitNumber,
+            orbitDirection=orbitDirection,
+            cloudCover=cloudCover,
+            tileId=tileId,
+            productGroupId=productGroupId,
+            publicationDate=publicationDate,
+            modificationDate=modificationDate,
+            accessedFrom=accessedFrom,
+            **kwargs,
+        )
+        return self._views("products", params, limit, product_from_row)
+
+    def _views(
+        self, endpoint: str, params: dict[str, str], limit: int | None, view: Any
+    ) -> Iterator[Any]:
+        pages = self._pages(endpoint, dict(params), limit)
+        batch: list[Any] = []
+        for feature in pages.iter_features():
+            batch.append(feature)
+            if len(batch) == pages.page_size:
+                yield from map(view, rows(features_frame(batch)))
+                batch = []
+        if batch:
+            yield from map(view, rows(features_frame(batch)))
+
+    def get_product_count(self, collection: str, **kwargs: Any) -> int:
+        """Get the count of products matching the query (a single ``count=0`` request)."""
+        params = query.product_query(collection, **kwargs)
+        return self._pages("products", params, None).count()

@@ -1,0 +1,448 @@
+"""Catalogue configuration: which catalogue to talk to, how to sign in, and how hard to push.
+
+The reference client reads an ``.ini`` file layered over a bundled default and trusts what it
+finds: a mistyped path is skipped without a word and a bad value surfaces later as a bare
+``ValueError`` far from its cause. terracat keeps the reference's files, classes and attributes
+but checks everything once, here, and says which file, section, key and value were wrong.
+
+Configuration flows ``CatalogueConfig`` -> ``Catalogue`` -> transport. This module is the only
+one in terracat that reads files or environment variables, so what a search or a download does
+can always be traced back to one ``CatalogueConfig`` object.
+
+>>> config = CatalogueConfig.from_environment(CatalogueEnvironment.CGLS)
+>>> config.catalogue_url
+'https://globalland.vito.be/catalogue/'
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+import os
+from enum import Enum
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from terracat import _defaults
+from terracat.exceptions import ConfigurationException
+
+__all__ = ["CatalogueConfig", "CatalogueEnvironment"]
+
+_HTTP_SCHEMES = ("http", "https")
+
+
+class CatalogueEnvironment(Enum):
+    """Catalogue environment object: a pre-defined catalogue deployment.
+
+    Each value names the bundled ``.ini`` file holding that deployment's endpoints.
+    """
+
+    TERRASCOPE = "terrascope.ini"
+    HRVPP = "hrvpp.ini"
+    CGLS = "cgls.ini"
+
+
+class _SourcedConfigParser(configparser.ConfigParser):
+    """A ``ConfigParser`` that remembers which file set each option.
+
+    Configuration is layered (bundled defaults, then the user's file), so "ChunkSize is not an
+    integer" is only actionable when it also says *which* file to fix.
+    """
+
+    def __init__(self, environment: CatalogueEnvironment | None = None) -> None:
+        super().__init__()
+        self.environment = environment
+        self.origins: dict[tuple[str, str], str] = {}
+
+    def read_layer(self, text: str, source: str) -> None:
+        """Parse ``text`` on top of what was read before, recording ``source`` per option."""
+        # Parse alone first: a broken file must not leave half of itself in the merged result,
+        # and its own parse tells exactly which options it sets.
+        layer = configparser.ConfigParser(interpolation=None)
+        try:
+            layer.read_string(text, source=source)
+            self.read_string(text, source=source)
+        except configparser.Error as error:
+            raise ConfigurationException(
+                f"Cannot parse the configuration file {source}: {error}"
+            ) from error
+        for section in layer.sections():
+            for key in layer.options(section):
+                self.origins[(section, key)] = source
+
+
+class _Reader:
+    """Typed, checked access to one parsed configuration, with errors that point at the value."""
+
+    def __init__(self, config: configparser.RawConfigParser) -> None:
+        self.config = config
+        self.origins: dict[tuple[str, str], str] = getattr(config, "origins", {})
+
+    def _where(self, section: str, key: str) -> str:
+        origin = self.origins.get((section, self.config.optionxform(key)))
+        return f" in {origin}" if origin else ""
+
+    def _lookup(self, section: str, key: str) -> str | None:
+        if not self.config.has_section(section) or not self.config.has_option(section, key):
+            return None
+        try:
+            return self.config.get(section, key)
+        except configparser.InterpolationError as error:
+            raise ConfigurationException(
+                f"[{section}] {key}{self._where(section, key)} cannot be read: {error}. "
+                "A literal '%' must be written as '%%'."
+            ) from error
+
+    def _missing(self, section: str, key: str) -> ConfigurationException:
+        sources = sorted(set(self.origins.values()))
+        read = f" (read from {', '.join(sources)})" if sources else ""
+        if not self.config.has_section(section):
+            return ConfigurationException(
+                f"The configuration has no [{section}] section{read}; it needs [{section}] {key}."
+            )
+        return ConfigurationException(
+            f"The configuration has no {key} key in its [{section}] section{read}."
+        )
+
+    def _invalid(self, section: str, key: str, value: str, expected: str) -> ConfigurationException:
+        return ConfigurationException(
+            f"[{section}] {key} = {value!r}{self._where(section, key)} is not valid: "
+            f"expected {expected}."
+        )
+
+    def text(self, section: str, key: str, default: str | None = None) -> str:
+        value = self._lookup(section, key)
+        if value is None:
+            if default is None:
+                raise self._missing(section, key)
+            return default
+        return value
+
+    def url(self, section: str, key: str, *, required: bool, default: str | None = None) -> str:
+        value = self.text(section, key, default).strip()
+        if not value and not required:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in _HTTP_SCHEMES or not parts.netloc:
+            optional = " or nothing" if not required else ""
+            raise self._invalid(section, key, value, f"an http:// or https:// URL{optional}")
+        return value
+
+    def boolean(self, section: str, key: str, default: bool | None = None) -> bool:
+        value = self._lookup(section, key)
+        if value is None:
+            if default is None:
+                raise self._missing(section, key)
+            return default
+        states: dict[str, bool] = self.config.BOOLEAN_STATES
+        if value.strip().lower() not in states:
+            raise self._invalid(section, key, value, "a boolean (True/False, yes/no, on/off, 1/0)")
+        return states[value.strip().lower()]
+
+    def integer(self, section: str, key: str, default: int | None = None, minimum: int = 1) -> int:
+        value = self._lookup(section, key)
+        if value is None:
+            if default is None:
+                raise self._missing(section, key)
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise self._invalid(section, key, value, kind)
+        return number
+
+    def seconds(self, section: str, key: str, default: float) -> float:
+        value = self._lookup(section, key)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            raise self._invalid(section, key, value, "a positive number of seconds")
+        return number
+
+
+class CatalogueConfig:
+    """Catalogue configuration object.
+
+    Build one with :meth:`from_environment`, :meth:`from_file` or :meth:`from_url` rather than
+    by hand: those layer a user's file over the bundled defaults and remember which file set
+    each value, so an error can name it.
+
+    Parameters
+    ----------
+    config : configparser.ConfigParser
+        the parsed configuration, with sections ``Catalogue``, ``Auth``, ``HTTP`` and ``S3``
+
+    Attributes
+    ----------
+    config : configparser.ConfigParser
+        the configuration this object was read from
+    environment : CatalogueEnvironment or None
+        the pre-defined environment whose defaults were used, ``None`` when built directly
+    catalogue_url : str
+        the catalogue's base URL, always ending in ``/`` so that ``urljoin`` keeps its path
+    oidc_client_id, oidc_client_secret : str
+        the OpenID Connect client registration (the secret may be empty)
+    oidc_token_endpoint, oidc_authorization_endpoint, oidc_device_authorization_endpoint : str
+        the identity provider's endpoints; empty when the catalogue has none
+    oidc_interactive_supported, oidc_non_interactive_supported : bool
+        which sign-in flows the catalogue's identity provider accepts
+    http_download_chunk_size : int
+        bytes read per chunk of a download
+    search_timeout, download_timeout : float
+        seconds to wait for a catalogue page, and for the next bytes of a download
+    retries : int
+        attempts after the first for a 429, a 5xx or a dropped connection
+    page_size : int
+        products asked for per page
+    search_workers, download_workers : int
+        pages fetched at once, files transferred at once
+    verify_tls : bool
+        whether TLS certificates are verified
+    s3_endpoint_url, s3_access_key, s3_secret_key : str
+        S3 access; the ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` environment variables,
+        when set and non-empty, take precedence over the keys in the file
+
+    Raises
+    ------
+    ConfigurationException
+        when a section or key is missing or a value is malformed
+
+    Examples
+    --------
+    >>> config = CatalogueConfig.get_default_config()
+    >>> config.catalogue_url, config.oidc_interactive_supported
+    ('https://services.terrascope.be/catalogue/', True)
+    """
+
+    def __init__(self, config: configparser.ConfigParser) -> None:
+        if not isinstance(config, configparser.RawConfigParser):
+            raise ConfigurationException(
+                f"CatalogueConfig needs a configparser.ConfigParser, not {type(config).__name__}; "
+                "use CatalogueConfig.from_file(path) to read a file."
+            )
+        self.config = config
+        self.environment: CatalogueEnvironment | None = getattr(config, "environment", None)
+        read = _Reader(config)
+
+        # Catalogue
+        self.catalogue_url = read.url("Catalogue", "URL", required=True).rstrip("/") + "/"
+
+        # Auth
+        self.oidc_client_id = read.text("Auth", "ClientId")
+        self.oidc_client_secret = read.text("Auth", "ClientSecret")
+        self.oidc_token_endpoint = read.url("Auth", "TokenEndpoint", required=False)
+        self.oidc_authorization_endpoint = read.url("Auth", "AuthorizationEndpoint", required=False)
+        self.oidc_device_authorization_endpoint = read.url(
+            "Auth", "DeviceAuthorizationEndpoint", required=False, default=""
+        )
+        self.oidc_interactive_supported = read.boolean("Auth", "InteractiveSupported")
+        self.oidc_non_interactive_supported = read.boolean("Auth", "NonInteractiveSupported")
+
+        # HTTP
+        self.http_download_chunk_size = read.integer("HTTP", "ChunkSize")
+        self.search_timeout = read.seconds("HTTP", "SearchTimeout", _defaults.SEARCH_TIMEOUT)
+        self.download_timeout = read.seconds("HTTP", "DownloadTimeout", _defaults.DOWNLOAD_TIMEOUT)
+        # Zero retries is a sensible choice (fail fast), unlike zero workers or a zero page size.
+        self.retries = read.integer("HTTP", "Retries", _defaults.RETRIES, minimum=0)
+        self.page_size = read.integer("HTTP", "PageSize", _defaults.PAGE_SIZE)
+        self.search_workers = read.integer("HTTP", "SearchWorkers", _defaults.SEARCH_WORKERS)
+        self.download_workers = read.integer("HTTP", "DownloadWorkers", _defaults.DOWNLOAD_WORKERS)
+        self.verify_tls = read.boolean("HTTP", "VerifyTLS", True)
+
+        # S3
+        self.s3_endpoint_url = read.url("S3", "EndpointUrl", required=False)
+        # Credentials from the environment win, as in the reference client and in boto3, so
+        # that keys need not be written into a file.
+        self.s3_access_key = os.environ.get("AWS_ACCESS_KEY_ID") or read.text("S3", "AccessKey")
+        self.s3_secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY") or read.text("S3", "SecretKey")
+
+    def __repr__(self) -> str:
+        # Secrets never appear here: a repr ends up in logs, tracebacks and bug reports.
+        environment = self.environment.name if self.environment is not None else None
+        return (
+            f"CatalogueConfig(environment={environment}, "
+            f"catalogue_url={self.catalogue_url!r}, "
+            f"oidc_client_id={self.oidc_client_id!r}, "
+            f"oidc_client_secret={_presence(self.oidc_client_secret)}, "
+            f"oidc_interactive_supported={self.oidc_interactive_supported}, "
+            f"oidc_non_interactive_supported={self.oidc_non_interactive_supported}, "
+            f"s3_endpoint_url={self.s3_endpoint_url!r}, "
+            f"s3_access_key={_presence(self.s3_access_key)}, "
+            f"s3_secret_key={_presence(self.s3_secret_key)})"
+        )
+
+    @staticmethod
+    def get_default_config() -> CatalogueConfig:
+        """Get the default configuration: the Terrascope catalogue.
+
+        Returns
+        -------
+        CatalogueConfig
+            the Terrascope configuration
+
+        Examples
+        --------
+        >>> CatalogueConfig.get_default_config().environment
+        <CatalogueEnvironment.TERRASCOPE: 'terrascope.ini'>
+        """
+        return CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE)
+
+    @staticmethod
+    def from_file(path: str | os.PathLike[str]) -> CatalogueConfig:
+        """Get a catalogue configuration object from a configuration file.
+
+        The file only needs the values it changes: the Terrascope defaults fill in the rest.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            path of the catalogue ``.ini`` configuration file
+
+        Returns
+        -------
+        CatalogueConfig
+            the Terrascope defaults overridden by the file
+
+        Raises
+        ------
+        ConfigurationException
+            when the file does not exist, cannot be parsed or holds a malformed value
+
+        Examples
+        --------
+        >>> CatalogueConfig.from_file("my-catalogue.ini")  # doctest: +SKIP
+        """
+        return CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE, path)
+
+    @staticmethod
+    def from_environment(
+        environment: CatalogueEnvironment, path: str | os.PathLike[str] | None = None
+    ) -> CatalogueConfig:
+        """Get a catalogue configuration object from a pre-defined environment.
+
+        Parameters
+        ----------
+        environment : CatalogueEnvironment
+            the pre-defined environment
+        path : str or os.PathLike, optional
+            a catalogue ``.ini`` configuration file whose values override the environment's
+
+        Returns
+        -------
+        CatalogueConfig
+            the environment's configuration
+
+        Raises
+        ------
+        ConfigurationException
+            when ``environment`` is not a :class:`CatalogueEnvironment`, or the file does not
+            exist, cannot be parsed or holds a malformed value
+
+        Examples
+        --------
+        >>> CatalogueConfig.from_environment(CatalogueEnvironment.HRVPP).catalogue_url
+        'https://phenology.vgt.vito.be/'
+        """
+        parser = _bundled_parser(environment)
+        if path is not None:
+            parser.read_layer(_read_file(path), source=os.fspath(path))
+        return CatalogueConfig(parser)
+
+    @staticmethod
+    def from_url(
+        url: str, environment: CatalogueEnvironment = CatalogueEnvironment.TERRASCOPE
+    ) -> CatalogueConfig:
+        """Get an environment's configuration with only the catalogue URL replaced.
+
+        This is how a client talks to a local catalogue (``terracat serve``) or a mirror while
+        keeping the environment's sign-in endpoints and transfer settings.
+
+        Parameters
+        ----------
+        url : str
+            the catalogue's base URL, http:// or https://
+        environment : CatalogueEnvironment, default TERRASCOPE
+            the environment whose other values are kept
+
+        Returns
+        -------
+        CatalogueConfig
+            the environment's configuration pointing at ``url``
+
+        Raises
+        ------
+        ConfigurationException
+            when ``url`` is not an http(s) URL or ``environment`` is not a CatalogueEnvironment
+
+        Examples
+        --------
+        >>> CatalogueConfig.from_url("http://127.0.0.1:8080/catalogue").catalogue_url
+        'http://127.0.0.1:8080/catalogue/'
+        """
+        if not isinstance(url, str):
+            raise ConfigurationException(
+                f"The catalogue URL must be a str, not {type(url).__name__}: {url!r}."
+            )
+        parser = _bundled_parser(environment)
+        # Escape '%' so that percent-encoded URLs survive ConfigParser's interpolation.
+        parser.set("Catalogue", "URL", url.replace("%", "%%"))
+        parser.origins[("Catalogue", "url")] = "the URL given to CatalogueConfig.from_url"
+        return CatalogueConfig(parser)
+
+
+def _presence(secret: str) -> str:
+    return "<set>" if secret else "<empty>"
+
+
+def _check_environment(environment: Any) -> CatalogueEnvironment:
+    if not isinstance(environment, CatalogueEnvironment):
+        valid = ", ".join(f"CatalogueEnvironment.{e.name}" for e in CatalogueEnvironment)
+        raise ConfigurationException(
+            f"Unknown catalogue environment {environment!r}; valid values are {valid}."
+        )
+    return environment
+
+
+def _bundled_text(environment: CatalogueEnvironment) -> str:
+    """The bundled ``.ini`` file of an environment, read from the installed package."""
+    resource = resources.files("terracat").joinpath("resources", environment.value)
+    return resource.read_text(encoding="utf-8")
+
+
+def _bundled_parser(environment: Any) -> _SourcedConfigParser:
+    checked = _check_environment(environment)
+    parser = _SourcedConfigParser(checked)
+    parser.read_layer(_bundled_text(checked), source=f"terracat/resources/{checked.value}")
+    return parser
+
+
+def _read_file(path: Any) -> str:
+    """Read a user's configuration file, failing loudly where the reference skips silently."""
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigurationException(
+            f"A configuration file path must be a str or os.PathLike, not {type(path).__name__}: "
+            f"{path!r}."
+        )
+    name = os.fspath(path)
+    try:
+        # utf-8-sig: files saved by Windows editors start with a byte-order mark.
+        with open(name, encoding="utf-8-sig") as file:
+            return file.read()
+    except FileNotFoundError as error:
+        raise ConfigurationException(f"The configuration file {name} does not exist.") from error
+    except UnicodeDecodeError as error:
+        raise ConfigurationException(
+            f"The configuration file {name} is not UTF-8 text: {error}."
+        ) from error
+    except OSError as error:
+        raise ConfigurationException(
+            f"The configuration file {name} cannot be read: {error.strerror or error}."
+        ) from error

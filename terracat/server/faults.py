@@ -1,0 +1,133 @@
+"""Fault injection for the local catalogue: the bad days of a real one, on demand.
+
+All knobs are off by default. Rates draw from a seeded generator so that a failing test run can
+be replayed; bursts fail the next N requests outright, which is what a restarting backend does.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field, fields, replace
+
+__all__ = ["FaultPlan", "Faults", "Verdict"]
+
+ROUTES = frozenset({"collections", "products", "download", "auth"})
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What to break, and how often.
+
+    Attributes
+    ----------
+    latency : float
+        seconds added before answering every request in scope
+    bandwidth : float or None
+        bytes per second per connection for download bodies
+    error_rate, error_burst, error_status :
+        a fraction of requests (or the next ``error_burst`` ones) answered with ``error_status``
+    throttle_rate, throttle_burst, retry_after :
+        likewise answered ``429 Too Many Requests`` with ``Retry-After: retry_after``
+    cut_rate, cut_fraction :
+        a fraction of download bodies whose connection is closed after ``cut_fraction`` of the body
+    total_jitter :
+        ``totalResults`` of each page shifted by up to this many (a catalogue being ingested into)
+    routes :
+        the endpoints affected: ``collections``, ``products``, ``download``, ``auth``
+    seed :
+        seed of the generator behind the rates
+    """
+
+    latency: float = 0.0
+    bandwidth: float | None = None
+    error_rate: float = 0.0
+    error_burst: int = 0
+    error_status: int = 503
+    throttle_rate: float = 0.0
+    throttle_burst: int = 0
+    retry_after: int = 1
+    cut_rate: float = 0.0
+    cut_fraction: float = 0.5
+    total_jitter: int = 0
+    routes: frozenset[str] = field(default=ROUTES)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retry_after, int) or self.retry_after < 0:
+            raise ValueError(
+                f"retry_after must be whole seconds (HTTP's delay-seconds), got {self.retry_after!r}"
+            )
+        for name in ("error_rate", "throttle_rate", "cut_rate", "cut_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0 and 1, got {value!r}")
+        unknown = set(self.routes) - ROUTES
+        if unknown:
+            raise ValueError(f"unknown routes {sorted(unknown)}; choose from {sorted(ROUTES)}")
+        object.__setattr__(self, "routes", frozenset(self.routes))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the server does to one request."""
+
+    status: int | None = None  # answer this status instead of the real answer
+    retry_after: int | None = None
+    cut_after: float | None = None  # fraction of the body after which the connection is cut
+    latency: float = 0.0
+    bandwidth: float | None = None
+    total_shift: int = 0
+
+
+class Faults:
+    """The live fault plan of one server; thread-safe, changeable while it serves."""
+
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self._lock = threading.Lock()
+        self._set(plan or FaultPlan())
+
+    def _set(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._random = random.Random(plan.seed)
+        self._error_burst = plan.error_burst
+        self._throttle_burst = plan.throttle_burst
+        self.injected: dict[str, int] = {"error": 0, "throttle": 0, "cut": 0}
+
+    def set(self, plan: FaultPlan | None = None, **changes: object) -> FaultPlan:
+        """Replace the plan (and reset its counters); keyword arguments change single knobs."""
+        with self._lock:
+            base = plan or FaultPlan()
+            self._set(replace(base, **changes) if changes else base)  # type: ignore[arg-type]
+            return self.plan
+
+    def clear(self) -> None:
+        self.set(FaultPlan())
+
+    def judge(self, route: str) -> Verdict:
+        """Decide the fate of one request to ``route``."""
+        with self._lock:
+            plan = self.plan
+            if route not in plan.routes:
+                return Verdict()
+            status = retry_after = cut_after = None
+            if self._error_burst > 0 or self._random.random() < plan.error_rate:
+                self._error_burst = max(0, self._error_burst - 1)
+                status = plan.error_status
+                self.injected["error"] += 1
+            elif self._throttle_burst > 0 or self._random.random() < plan.throttle_rate:
+                self._throttle_burst = max(0, self._throttle_burst - 1)
+                status, retry_after = 429, plan.retry_after
+                self.injected["throttle"] += 1
+            elif route == "download" and self._random.random() < plan.cut_rate:
+                cut_after = plan.cut_fraction
+                self.injected["cut"] += 1
+            shift = (
+                self._random.randint(-plan.total_jitter, plan.total_jitter)
+                if plan.total_jitter
+                else 0
+            )
+            return Verdict(status, retry_after, cut_after, plan.latency, plan.bandwidth, shift)
+
+
+KNOBS = tuple(f.name for f in fields(FaultPlan))

@@ -1,0 +1,135 @@
+"""Pages -> frames: the column contract, on real Terrascope answers and on edge cases."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pandas as pd
+import pytest
+
+from terracat.frame import FILE_FIELDS, decode_page, empty_frame, features_frame
+
+from .conftest import FIXTURES, load_fixture
+
+
+def _frame(page: dict) -> pd.DataFrame:
+    return features_frame(decode_page(json.dumps(page).encode()).features)
+
+
+def test_real_product_page_parses_into_the_contract():
+    page = load_fixture("products_s2_fapar.json")
+    df = _frame(page)
+    feature = page["features"][0]
+    row = df.iloc[0]
+    assert df.crs.to_epsg() == 4326
+    assert row["id"] == feature["id"]
+    assert row["title"] == "S2A_20191128T075251Z_36MZE_FAPAR_10M_V102"
+    assert row["collection"] == "urn:eop:VITO:TERRASCOPE_S2_FAPAR_V2"
+    assert row["beginningDateTime"] == pd.Timestamp("2019-11-28T07:56:06Z")
+    assert row["endingDateTime"] == pd.Timestamp("2019-11-28T08:14:37Z")
+    assert row["published"] == pd.Timestamp("2020-01-31T14:58:33Z")
+    # acquisition fields from both acquisitionInformation blocks
+    assert (row["platformShortName"], row["platformSerialIdentifier"]) == ("SENTINEL-2", "S2A")
+    assert row["tileId"] == "36MZE"
+    # product and additional attributes
+    assert row["cloudCover"] == pytest.approx(8.085)
+    assert (row["productType"], row["productVersion"]) == ("FAPAR", "V102")
+    assert (row["missingDataPercentage"], row["resolution"]) == (7, 10)
+    # other scalar properties as they come
+    assert row["status"] == "ARCHIVED"
+    assert row["identifier"] == feature["properties"]["identifier"]
+    # files
+    assert [f["title"] for f in row["data"]] == ["FAPAR_10M"]
+    assert row["data"][0]["length"] == 50631148
+    assert {f["category"] for f in row["related"]} == {"QUALITY", "CLOUD"}
+    assert len(row["previews"]) == 2 and row["alternates"][0]["title"] == "Inspire metadata"
+    assert all(set(f) == set(FILE_FIELDS) for kind in ("data", "related") for f in row[kind])
+    # lossless properties and the footprint
+    assert json.loads(row["properties"]) == feature["properties"]
+    assert list(row["geometry"].bounds) == pytest.approx(feature["bbox"])
+
+
+def test_datetime_columns_are_utc_and_numbers_numeric():
+    df = _frame(load_fixture("products_s2_fapar.json"))
+    for name in (
+        "beginningDateTime",
+        "endingDateTime",
+        "date",
+        "published",
+        "updated",
+        "available",
+    ):
+        assert str(df[name].dtype) == "datetime64[ms, UTC]", name
+    assert df["cloudCover"].dtype == "float64"
+    assert df["resolution"].dtype == "Int64"
+    assert df["tileId"].dtype == "string"
+
+
+def test_real_collections_page_parses_one_row_per_collection():
+    page = load_fixture("collections.json")
+    df = _frame(page)
+    assert list(df["id"]) == [f["id"] for f in page["features"]]
+    assert list(df["title"]) == [f["properties"]["title"] for f in page["features"]]
+    assert df.geometry.notna().all()
+
+
+def test_missing_values_are_nulls_with_stable_dtypes():
+    page = load_fixture("products_s2_fapar.json")
+    first = page["features"][0]
+    second = json.loads(json.dumps(first))
+    second["id"] += "-2"
+    del second["properties"]["productInformation"]["cloudCover"]
+    second["properties"]["acquisitionInformation"][1]["acquisitionParameters"][
+        "relativeOrbitNumber"
+    ] = 8
+    page["features"] = [first, second]
+    df = _frame(page)
+    assert df["cloudCover"].dtype == "float64" and pd.isna(df["cloudCover"].iloc[1])
+    assert df["relativeOrbitNumber"].dtype == "Int64"
+    assert df["relativeOrbitNumber"].isna().iloc[0] and df["relativeOrbitNumber"].iloc[1] == 8
+
+
+def test_a_name_given_by_two_sections_keeps_the_first_and_prefixes_the_other():
+    page = load_fixture("products_s2_fapar.json")
+    properties = page["features"][0]["properties"]
+    properties["productInformation"]["tileId"] = "not-the-tile"
+    properties["additionalAttributes"]["cloudCover"] = 99
+    df = _frame(page)
+    assert df["tileId"].iloc[0] == "36MZE"
+    assert df["productInformation_tileId"].iloc[0] == "not-the-tile"
+    assert df["cloudCover"].iloc[0] == pytest.approx(8.085)
+    assert df["additionalAttributes_cloudCover"].iloc[0] == 99
+
+
+def test_a_feature_without_geometry_or_links_still_gets_a_row():
+    page = {
+        "type": "FeatureCollection",
+        "totalResults": 1,
+        "features": [
+            {"type": "Feature", "id": "x", "geometry": None, "properties": {"title": "x"}}
+        ],
+    }
+    df = _frame(page)
+    assert len(df) == 1 and df.geometry.iloc[0] is None
+    assert df["data"].iloc[0] == [] and df["collection"].isna().iloc[0]
+
+
+def test_no_features_give_the_empty_contract_frame():
+    df = features_frame([])
+    assert len(df) == 0
+    assert list(df.columns) == list(empty_frame().columns)
+    assert str(df["beginningDateTime"].dtype) == "datetime64[ms, UTC]"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>502 Bad Gateway</html>", b'{"features": [{"id": 1}]', b'{"features": "none"}'],
+)
+def test_malformed_pages_fail_to_decode(body):
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        decode_page(body)
+
+
+def test_fixtures_are_where_the_tests_expect_them():
+    assert (FIXTURES / "products_s2_fapar.json").is_file()
