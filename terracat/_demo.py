@@ -2,35 +2,65 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import click
-import requests
 
+import terracat
 from terracat.server import LocalCatalogue
 
 __all__ = ["run_demo"]
 
 COLLECTION = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
+BRUSSELS_AREA = [4.1, 50.0, 5.5, 51.0]
 
 
-def run_demo() -> None:
-    """Start the local catalogue in-process and walk through a search."""
+def _step(text: str) -> None:
+    click.secho(f"\n> {text}", bold=True)
+
+
+def run_demo(out_dir: Path | None = None) -> None:
+    """Start the local catalogue in-process and walk through search, filter and export."""
     began = time.perf_counter()
-    with LocalCatalogue() as local, requests.Session() as session:
-        click.echo(f"local catalogue at {local.url}")
-        collections = session.get(f"{local.url}collections", timeout=30).json()
-        for feature in collections["features"]:
-            click.echo(f"  {feature['id']}: {feature['properties']['title']}")
-        query = {
-            "collection": COLLECTION,
-            "start": "2022-02-01",
-            "end": "2022-03-01",
-            "bbox": "4.1,50.0,5.5,51.0",
-            "cloudCover": "10]",
-        }
-        page = session.get(f"{local.url}products", params=query, timeout=30).json()
-        click.echo(f"{page['totalResults']} clear NDVI products over Brussels in February 2022:")
-        for feature in page["features"][:5]:
-            click.echo(f"  {feature['properties']['title']}")
-    click.echo(f"done in {time.perf_counter() - began:.1f} s")
+    out = Path(out_dir or tempfile.mkdtemp(prefix="terracat-demo-"))
+    with LocalCatalogue() as local:
+        catalogue = terracat.Catalogue(local.config())
+        click.echo(
+            f"local catalogue at {local.url} (the real one: {terracat.Catalogue().config.catalogue_url})"
+        )
+
+        _step("terracat.collections()")
+        collections = terracat.collections(catalogue=catalogue)
+        for row in collections.itertuples():
+            click.echo(f"  {row.id}  {row.title}")
+
+        _step(
+            f'terracat.search("{COLLECTION}", start="2022-01-01", end="2022-06-30", bbox={BRUSSELS_AREA})'
+        )
+        df = terracat.search(
+            COLLECTION,
+            start="2022-01-01",
+            end="2022-06-30",
+            bbox=BRUSSELS_AREA,
+            catalogue=catalogue,
+        )
+        click.echo(f"  {len(df)} products, {len(df.columns)} columns, CRS {df.crs.to_string()}")
+
+        _step('df.query("cloudCover < 10")')
+        clear = df.query("cloudCover < 10")
+        click.echo(clear[["title", "tileId", "cloudCover"]].head(8).to_string(index=False))
+
+        path = out / "clear.parquet"
+        _step(f"clear.to_parquet({str(path)!r}); terracat.read_parquet(...)")
+        clear.to_parquet(path)
+        back = terracat.read_parquet(path)
+        click.echo(f"  {path.stat().st_size / 1024:.0f} KiB GeoParquet, {len(back)} rows read back")
+
+        _step("for product in back.terracat.products(): ...")
+        for product in list(back.terracat.products())[:3]:
+            click.echo(
+                f"  {product.beginningDateTime:%Y-%m-%d %H:%M}  {product.title}  {len(product.data)} data file(s), first {product.data[0].length} bytes"
+            )
+    click.echo(f"\ndone in {time.perf_counter() - began:.1f} s; outputs in {out}")
