@@ -19,7 +19,10 @@ import geopandas
 import msgspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
+
+from terracat._properties import decode_properties, learned_keys
 
 __all__ = [
     "FILE_COLUMNS",
@@ -80,7 +83,6 @@ class Page(msgspec.Struct):
 
 
 _page_decoder = msgspec.json.Decoder(Page)
-_decode = msgspec.json.Decoder().decode
 
 
 def decode_page(body: bytes) -> Page:
@@ -89,50 +91,54 @@ def decode_page(body: bytes) -> Page:
 
 
 def _file(link: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "href": link.get("href"),
-        "length": link.get("length"),
-        "title": link.get("title"),
-        "type": link.get("type"),
-        "category": link.get("category"),
-    }
+    return {field: link.get(field) for field in FILE_FIELDS}
 
 
-def _flatten(properties: dict[str, Any]) -> dict[str, Any]:
+def _flatten(properties: Any, scalar_keys: tuple[str, ...]) -> dict[str, Any]:
     """The row of one product: its sections' keys as columns, first section wins a name clash."""
     row: dict[str, Any] = {
-        "title": properties.get("title"),
-        "collection": properties.get("parentIdentifier"),
+        "title": properties.title,
+        "collection": properties.parentIdentifier,
     }
     first_parameters = None
-    for block in properties.get("acquisitionInformation") or ():
+    for block in properties.acquisitionInformation:
+        parameters = block.acquisitionParameters
         if first_parameters is None:
-            first_parameters = block.get("acquisitionParameters")
-        for section in SECTIONS:
-            for key, value in (block.get(section) or {}).items():
-                row.setdefault(key, value)
-    for section in PRODUCT_SECTIONS:
-        for key, value in (properties.get(section) or {}).items():
+            first_parameters = parameters
+        for section in (parameters, block.platform, block.instrument):
+            if section:
+                for key, value in section.items():
+                    if key not in row:
+                        row[key] = value
+    for section, values in (
+        ("productInformation", properties.productInformation),
+        ("additionalAttributes", properties.additionalAttributes),
+    ):
+        for key, value in values.items():
             row[f"{section}_{key}" if key in row else key] = value
     if first_parameters is not None:
         row["beginningDateTime"] = first_parameters.get("beginningDateTime")
         row["endingDateTime"] = first_parameters.get("endingDateTime")
-    for key, value in properties.items():
-        if key not in row and (value is None or isinstance(value, str | int | float | bool)):
-            row[key] = value
-    links = properties.get("links") or {}
-    for kind in FILE_COLUMNS:
-        row[kind] = [
-            {
-                "href": link.get("href"),
-                "length": link.get("length"),
-                "title": link.get("title"),
-                "type": link.get("type"),
-                "category": link.get("category"),
-            }
-            for link in links.get(kind) or ()
-        ]
+    for key in scalar_keys:
+        if key not in row:
+            value = getattr(properties, key)
+            if value is None or isinstance(value, str | int | float | bool):
+                row[key] = value
     return row
+
+
+def _file_column(lists: list[list[Any]]) -> list[list[dict[str, Any]]]:
+    """File link structs as plain dicts with all five fields, converted by msgspec in C.
+
+    Plain lists of dicts (object dtype) rather than an Arrow-backed column: pandas writes nested
+    Arrow dtypes into Parquet metadata that ``geopandas.read_parquet`` cannot read back.
+    """
+    return msgspec.to_builtins(lists)  # type: ignore[no-any-return]
+
+
+def _text_column(texts: list[bytes]) -> pd.api.extensions.ExtensionArray:
+    """UTF-8 bytes as a ``string`` column, validated by Arrow without making Python strings."""
+    return pd.arrays.ArrowStringArray(pa.array(texts, pa.binary()).cast(pa.string()))
 
 
 def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
@@ -141,14 +147,14 @@ def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
         return empty_frame()
     with _gc_paused():
         raw_properties = [bytes(f.properties) for f in features]
-        rows = [_flatten(_decode(raw)) for raw in raw_properties]
-        names: dict[str, None] = {}
-        for row in rows:
-            names.update(dict.fromkeys(row))
+        decoded = [decode_properties(raw) for raw in raw_properties]
+        scalar_keys = learned_keys()
+        rows = [_flatten(properties, scalar_keys) for properties in decoded]
         columns: dict[str, Any] = {"id": pd.array([f.id for f in features], dtype="string")}
-        for name in names:
-            columns[name] = _column(name, [row.get(name) for row in rows])
-        columns["properties"] = pd.array([raw.decode() for raw in raw_properties], dtype="string")
+        columns.update(_row_columns(rows))
+        for kind in FILE_COLUMNS:
+            columns[kind] = _file_column([getattr(p.links, kind) for p in decoded])
+        columns["properties"] = _text_column(raw_properties)
         geometries = shapely.from_geojson(
             [bytes(f.geometry) for f in features], on_invalid="ignore"
         )
@@ -195,15 +201,65 @@ def _looks_like_time(name: str) -> bool:
     return name.endswith(("DateTime", "Date", "Time")) or name in TIME_COLUMNS
 
 
+ARROW_TYPES = {
+    "float64": pa.float64(),
+    "Int64": pa.int64(),
+    "string": pa.string(),
+}
+UTC_MILLISECONDS = pa.timestamp("ms", tz="UTC")
+_PANDAS_TYPES = {
+    pa.string(): pd.StringDtype(),
+    pa.large_string(): pd.StringDtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _row_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Flattened rows as typed columns, converted by Arrow in C++ where the values allow.
+
+    A field whose values mix types (a number here, text there) takes the slower path of
+    :func:`_column`, which keeps odd values as objects rather than failing.
+    """
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        try:
+            column = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            columns[name] = _column(name, values)
+            continue
+        target = ARROW_TYPES.get(KNOWN_DTYPES.get(name, ""))
+        if target is None and _looks_like_time(name) and column.type in (pa.string(), pa.null()):
+            target = UTC_MILLISECONDS
+        if target is not None and column.type != target:
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                columns[name] = _column(name, values)
+                continue
+        if column.type == pa.null():
+            columns[name] = pd.array(values, dtype=object)
+        else:
+            columns[name] = column.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    return columns
+
+
 def _column(name: str, values: list[Any]) -> Any:
     """One column with a stable dtype: UTC datetimes, nullable integers, floats, strings."""
-    if name in FILE_COLUMNS:
-        return values
     dtype = KNOWN_DTYPES.get(name)
     if dtype is None and _looks_like_time(name):
         return _as_time(values)
     if dtype is None:
         dtype = _inferred_dtype(values)
+    if dtype == "string":
+        try:
+            return pd.arrays.ArrowStringArray(pa.array(values, pa.string()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
     try:
         return pd.array(values, dtype=dtype)
     except (ValueError, TypeError):
@@ -261,10 +317,7 @@ def normalise_frame(frame: pd.DataFrame) -> geopandas.GeoDataFrame:
     frame = frame.copy()
     for kind in FILE_COLUMNS:
         if kind in frame.columns:
-            frame[kind] = [
-                [] if value is None else [_file(dict(link)) for link in value]
-                for value in frame[kind]
-            ]
+            frame[kind] = [[] if v is None else [_file(dict(x)) for x in v] for v in frame[kind]]
     if "properties" in frame.columns:
         texts = [
             v if v is None or isinstance(v, str) else json.dumps(v) for v in frame["properties"]
