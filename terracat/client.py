@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from terracat import query
 from terracat._http import make_session
 from terracat.config import CatalogueConfig
+from terracat.exceptions import ParameterParserException
 from terracat.frame import FILE_COLUMNS, as_naive_utc, features_frame
 from terracat.paging import PageFetcher, Pages
 
@@ -217,6 +218,19 @@ def _geojson(row: Any, properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _page_size(count: Any) -> int:
+    """The page size: the configuration's, or a ``count`` the caller passed through."""
+    try:
+        size = int(count)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise ParameterParserException(
+            f"count is the page size and must be a positive whole number, got {count!r}"
+        )
+    return size
+
+
 def product_from_row(row: Any) -> Product:
     """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``)."""
     properties = json.loads(row.properties)
@@ -297,7 +311,7 @@ class Catalogue:
             self.config.search_timeout,
             self.config.retries,
         )
-        page_size = int(params.pop("count", self.config.page_size))
+        page_size = _page_size(params.pop("count", self.config.page_size))
         return Pages(
             fetch, params, page_size=page_size, limit=limit, workers=self.config.search_workers
         )

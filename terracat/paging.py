@@ -191,20 +191,24 @@ class Pages:
         starts = list(range(1 + self.page_size, wanted + 1, self.page_size))
         pages = [first, *self._map(lambda s: self._page(s), starts)]
         features = [f for page in pages for f in page.features]
-        features += self._grown(pages, wanted)
+        features += self._beyond(pages, len(features), _depth(first, self.page_size))
         return self._unique(features)
 
-    def _grown(self, pages: Sequence[Page], wanted: int) -> list[Any]:
-        """Products past the first total, when later pages report a larger one (ingestion)."""
-        total = max(p.totalResults or 0 for p in pages)
-        limit = total if self.limit is None else min(self.limit, total)
+    def _beyond(self, pages: Sequence[Page], received: int, depth: int | None) -> list[Any]:
+        """Products past the pages the first total announced, while the last page comes full.
+
+        A catalogue being ingested into can report a smaller total on the first page than it
+        then serves; a full last page means there may be more, so paging goes on until a short
+        or empty page, the limit, or the catalogue's depth.
+        """
         extra: list[Any] = []
-        start = 1 + len(pages) * self.page_size
-        last = pages[-1]
-        while wanted < limit and len(last.features) == self.page_size and start <= limit:
+        last, start = pages[-1], 1 + len(pages) * self.page_size
+        while (
+            len(last.features) == self.page_size
+            and (self.limit is None or received + len(extra) < self.limit)
+            and (depth is None or start + self.page_size - 1 <= depth)
+        ):
             last = self._page(start)
-            if not last.features:
-                break
             extra += last.features
             start += self.page_size
         return extra

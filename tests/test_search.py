@@ -358,3 +358,16 @@ def test_a_parquet_export_can_be_served_as_a_catalogue(tmp_path, catalogue):
         again = Catalogue(served.config()).search(S1)
         assert list(again["id"]) == list(df["id"])
         assert again["data"].iloc[0][0]["href"].startswith(served.url)
+
+
+def test_totals_that_change_between_pages_lose_no_product(local_catalogue, catalogue, faults):
+    expected = _store_ids(local_catalogue, S1)
+    faults.set(total_jitter=7, seed=11, routes={"products"})
+    for _ in range(3):
+        assert list(catalogue.search(S1, count=50)["id"]) == expected
+
+
+@pytest.mark.parametrize("count", [0, -5, "many"])
+def test_a_bad_page_size_is_refused(catalogue, count):
+    with pytest.raises(terracat.ParameterParserException, match="count"):
+        catalogue.search(S1, count=count)

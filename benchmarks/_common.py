@@ -1,0 +1,89 @@
+"""What the benchmarks share: a large synthetic store, and the local catalogue in its own process.
+
+The catalogue runs in a separate process so that the client under test has the interpreter to
+itself, as it would against a remote catalogue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+from terracat.server.demo import build_demo_collections
+from terracat.server.store import CollectionEntry
+
+COLLECTION = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
+
+
+def replicated_collection(products: int, collection: str = COLLECTION) -> CollectionEntry:
+    """``products`` real-shaped products: the demo collection's, copied under new ids."""
+    source = next(c for c in build_demo_collections() if c.id == collection)
+    features: list[dict[str, Any]] = []
+    copy_number = 0
+    while len(features) < products:
+        for feature in source.products:
+            if len(features) == products:
+                break
+            clone = copy.deepcopy(feature)
+            if copy_number:
+                suffix = f"_C{copy_number}"
+                clone["id"] += suffix
+                clone["properties"]["title"] += suffix
+                clone["properties"]["identifier"] += suffix
+                for links in clone["properties"]["links"].values():
+                    for link in links:
+                        link["href"] = link["href"].replace(".tif", f"{suffix}.tif")
+            features.append(clone)
+        copy_number += 1
+    return CollectionEntry(source.feature, features, protected=False)
+
+
+SERVER = textwrap.dedent(
+    """
+    import sys
+    from benchmarks._common import replicated_collection
+    from terracat.server import FaultPlan, LocalCatalogue, Settings
+    products, latency, bandwidth = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    plan = FaultPlan(latency=latency, bandwidth=float(bandwidth) if bandwidth != "none" else None,
+                     routes={"products", "download", "collections"})
+    settings = Settings(max_depth=10**7, max_count=10_000)
+    local = LocalCatalogue([replicated_collection(products)], settings=settings, faults=plan)
+    local.start()
+    print(local.url, flush=True)
+    sys.stdin.read()
+    local.stop()
+    """
+)
+
+
+@contextlib.contextmanager
+def catalogue_process(
+    products: int, *, latency: float = 0.0, bandwidth: float | None = None
+) -> Iterator[str]:
+    """A local catalogue of ``products`` products in a child process; yields its URL."""
+    with subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(products), str(latency), str(bandwidth or "none")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            yield process.stdout.readline().strip()
+        finally:
+            process.stdin.close()
+            process.wait(timeout=60)
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "-|-".join("-" * width for width in widths))
+    return "\n".join(lines)

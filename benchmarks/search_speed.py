@@ -1,0 +1,130 @@
+"""Search speed, terracat against the reference client, in one run.
+
+1. End to end: a catalogue of N products (real-shaped Terrascope TOC products) answering each
+   page after a fixed latency, fetched whole into memory: the reference's ``get_products`` into
+   a list of ``Product``, terracat's ``search`` into a GeoDataFrame (default settings both).
+2. Parsing: the same products' pages already in memory, decoded into the reference's Product
+   objects (its ``_build_product`` over ``json.loads``) and into terracat's full frame.
+
+    python -m benchmarks.search_speed [--products 20000] [--latency 0.02]
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import statistics
+import tempfile
+import time
+
+import orjson
+
+import terracat
+from benchmarks._common import COLLECTION, catalogue_process, replicated_collection, table
+from terracat.frame import decode_page, features_frame
+
+
+def _reference_catalogue(url: str):
+    from terracatalogueclient import Catalogue
+    from terracatalogueclient.config import CatalogueConfig
+
+    parser = configparser.ConfigParser()
+    parser["Catalogue"] = {"URL": url}
+    with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
+        parser.write(ini)
+    return Catalogue(CatalogueConfig.from_file(ini.name))
+
+
+def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ...]]:
+    rows = []
+    with catalogue_process(products, latency=latency) as url:
+        ours = terracat.Catalogue(terracat.CatalogueConfig.from_url(url))
+        reference = _reference_catalogue(url)
+        timings: dict[str, list[float]] = {"reference": [], "terracat": []}
+        for _ in range(repeat):
+            began = time.perf_counter()
+            listed = list(reference.get_products(COLLECTION))
+            timings["reference"].append(time.perf_counter() - began)
+            began = time.perf_counter()
+            frame = ours.search(COLLECTION)
+            timings["terracat"].append(time.perf_counter() - began)
+            assert len(listed) == len(frame) == products
+            assert [p.id for p in listed] == list(frame["id"])
+        base = statistics.median(timings["reference"])
+        for name, values in timings.items():
+            seconds = statistics.median(values)
+            rows.append(
+                (
+                    f"end to end, {latency * 1000:.0f} ms/page",
+                    name,
+                    f"{seconds:.2f} s",
+                    f"{products / seconds:,.0f}",
+                    f"{base / seconds:.1f}x",
+                )
+            )
+    return rows
+
+
+def parsing(products: int, repeat: int) -> list[tuple[str, ...]]:
+    from terracatalogueclient.client import Catalogue as Reference
+
+    features = replicated_collection(products).products
+    pages = [
+        orjson.dumps(
+            {
+                "type": "FeatureCollection",
+                "totalResults": products,
+                "features": features[i : i + 100],
+            }
+        )
+        for i in range(0, products, 100)
+    ]
+    timings: dict[str, list[float]] = {"reference": [], "terracat": []}
+    for _ in range(repeat):
+        began = time.perf_counter()
+        built = [
+            Reference._build_product(f) for page in pages for f in json.loads(page)["features"]
+        ]
+        timings["reference"].append(time.perf_counter() - began)
+        del built
+        began = time.perf_counter()
+        frame = features_frame([f for page in pages for f in decode_page(page).features])
+        timings["terracat"].append(time.perf_counter() - began)
+        assert len(frame) == products
+        del frame
+    base = statistics.median(timings["reference"])
+    rows = []
+    for name, values in timings.items():
+        seconds = statistics.median(values)
+        rows.append(
+            (
+                "parsing in memory",
+                name,
+                f"{seconds:.2f} s",
+                f"{products / seconds:,.0f}",
+                f"{base / seconds:.1f}x",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows = [("benchmark", "client", "time (median)", "products/s", "speed-up")]
+    rows += end_to_end(args.products, args.latency, args.repeat)
+    rows += parsing(args.products, args.repeat)
+    print(
+        f"{args.products:,} Sentinel-2 TOC products (20 files each), median of {args.repeat} runs\n"
+    )
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
