@@ -24,7 +24,13 @@ from terracat import query
 from terracat._http import make_session
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException
-from terracat.frame import FILE_COLUMNS, as_naive_utc, features_frame
+from terracat.frame import (
+    FILE_COLUMNS,
+    as_naive_utc,
+    features_frame,
+    frame_from_pages,
+    parse_features,
+)
 from terracat.paging import PageFetcher, Pages
 
 __all__ = [
@@ -317,9 +323,9 @@ class Catalogue:
         )
 
     def _frame(
-        self, features: list[Any], endpoint: str, params: dict[str, str]
+        self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
-        frame = features_frame(features)
+        frame = frame_from_pages(pages.collect(parse_features, split=split), pages.limit)
         frame.attrs["terracat"] = {
             "catalogue": self.config.catalogue_url,
             "endpoint": endpoint,
@@ -382,7 +388,7 @@ class Catalogue:
             **kwargs,
         )
         pages = self._pages("products", dict(params), limit)
-        return self._frame(pages.collect(split=split), "products", params)
+        return self._frame(pages, "products", params, split=split)
 
     def collections(
         self,
@@ -398,7 +404,7 @@ class Catalogue:
             start=start, end=end, bbox=bbox, geometry=geometry, platform=platform, **kwargs
         )
         pages = self._pages("collections", dict(params), None)
-        return self._frame(pages.collect(), "collections", params)
+        return self._frame(pages, "collections", params)
 
     def count(self, collection: str, **kwargs: Any) -> int:
         """The number of products matching the query (one ``count=0`` request)."""

@@ -13,6 +13,7 @@ import gc
 import json
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas
@@ -141,25 +142,74 @@ def _text_column(texts: list[bytes]) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowStringArray(pa.array(texts, pa.binary()).cast(pa.string()))
 
 
-def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
-    """The frame of decoded features, in their order."""
-    if not features:
-        return empty_frame()
+@dataclass
+class PageRows:
+    """One page's features parsed into row values: the per-page share of building a frame.
+
+    Parsing page by page lets a search parse each page while later ones are still on the wire.
+    """
+
+    ids: list[str]
+    raw_properties: list[bytes]
+    geometries: list[bytes]
+    rows: list[dict[str, Any]]
+    files: dict[str, list[list[dict[str, Any]]]]
+
+
+def parse_features(features: Sequence[_Feature]) -> PageRows:
+    """Decode and flatten one page's features (the CPU-heavy part of a search)."""
     with _gc_paused():
         raw_properties = [bytes(f.properties) for f in features]
         decoded = [decode_properties(raw) for raw in raw_properties]
         scalar_keys = learned_keys()
-        rows = [_flatten(properties, scalar_keys) for properties in decoded]
-        columns: dict[str, Any] = {"id": pd.array([f.id for f in features], dtype="string")}
+        return PageRows(
+            ids=[f.id for f in features],
+            raw_properties=raw_properties,
+            geometries=[bytes(f.geometry) for f in features],
+            rows=[_flatten(properties, scalar_keys) for properties in decoded],
+            files={
+                kind: _file_column([getattr(p.links, kind) for p in decoded])
+                for kind in FILE_COLUMNS
+            },
+        )
+
+
+def frame_from_pages(pages: Sequence[PageRows], limit: int | None = None) -> geopandas.GeoDataFrame:
+    """The frame of parsed pages, in order; an id seen before is dropped, then ``limit`` applied."""
+    ids = [i for page in pages for i in page.ids]
+    if not ids:
+        return empty_frame()
+    seen: set[str] = set()
+    keep = [not (i in seen or seen.add(i)) for i in ids]  # type: ignore[func-returns-value]
+    if limit is not None:
+        kept = 0
+        for position, flag in enumerate(keep):
+            if flag:
+                kept += 1
+                keep[position] = kept <= limit
+
+    def gathered(values: Iterator[Any]) -> list[Any]:
+        return [value for value, flag in zip(values, keep, strict=True) if flag]
+
+    with _gc_paused():
+        rows = gathered(row for page in pages for row in page.rows)
+        columns: dict[str, Any] = {"id": pd.array(gathered(iter(ids)), dtype="string")}
         columns.update(_row_columns(rows))
         for kind in FILE_COLUMNS:
-            columns[kind] = _file_column([getattr(p.links, kind) for p in decoded])
-        columns["properties"] = _text_column(raw_properties)
+            columns[kind] = gathered(links for page in pages for links in page.files[kind])
+        columns["properties"] = _text_column(
+            gathered(r for page in pages for r in page.raw_properties)
+        )
         geometries = shapely.from_geojson(
-            [bytes(f.geometry) for f in features], on_invalid="ignore"
+            gathered(g for page in pages for g in page.geometries), on_invalid="ignore"
         )
         frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
     return frame[_ordered(frame)]
+
+
+def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
+    """The frame of decoded features, in their order."""
+    return frame_from_pages([parse_features(features)])
 
 
 @contextlib.contextmanager

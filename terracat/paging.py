@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -27,6 +27,8 @@ from terracat.query import format_datetime, parse_datetime
 __all__ = ["PageFetcher", "Pages"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SMALLEST_WINDOW = dt.timedelta(seconds=2)
@@ -177,8 +179,12 @@ class Pages:
                     return
                 page, start = following.result(), start + self.page_size
 
-    def collect(self, *, split: bool = False) -> list[Any]:
-        """Every wanted feature, in catalogue order, without duplicate ids."""
+    def collect(self, prepare: Callable[[Sequence[Any]], T], *, split: bool = False) -> list[T]:
+        """Every wanted page, in catalogue order, each passed through ``prepare`` as it arrives.
+
+        ``prepare`` runs in the calling thread on page k while the workers fetch the pages after
+        it, so parsing overlaps the network. Ids repeated across pages are left to the caller.
+        """
         if self.limit == 0:
             return []
         first = self._page(1)
@@ -187,12 +193,18 @@ class Pages:
         except TooManyResultsException:
             if not split:
                 raise
-            return self._collect_windows(first)
+            return self._collect_windows(first, prepare)
         starts = list(range(1 + self.page_size, wanted + 1, self.page_size))
-        pages = [first, *self._map(lambda s: self._page(s), starts)]
-        features = [f for page in pages for f in page.features]
-        features += self._beyond(pages, len(features), _depth(first, self.page_size))
-        return self._unique(features)
+        prepared = [prepare(first.features)]
+        pages = [first]
+        for page in self._map(self._page, starts):
+            pages.append(page)
+            prepared.append(prepare(page.features))
+        received = sum(len(page.features) for page in pages)
+        extra = self._beyond(pages, received, _depth(first, self.page_size))
+        if extra:
+            prepared.append(prepare(extra))
+        return prepared
 
     def _beyond(self, pages: Sequence[Page], received: int, depth: int | None) -> list[Any]:
         """Products past the pages the first total announced, while the last page comes full.
@@ -213,26 +225,19 @@ class Pages:
             start += self.page_size
         return extra
 
-    def _unique(self, features: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        unique = []
-        for feature in features:
-            if feature.id not in seen:
-                seen.add(feature.id)
-                unique.append(feature)
-        return unique if self.limit is None else unique[: self.limit]
-
-    def _map(self, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    def _map(self, work: Callable[[Any], T], items: Sequence[Any]) -> Iterator[T]:
+        """``work`` over ``items`` on the worker pool, results yielded in order as they come."""
         if not items:
-            return []
+            return
         if self.workers == 1 or len(items) == 1:
-            return [work(item) for item in items]
+            yield from map(work, items)
+            return
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
-            return list(pool.map(work, items))
+            yield from pool.map(work, items)
 
     # ---- deep results in time windows ----------------------------------------------------------
 
-    def _collect_windows(self, first: Page) -> list[Any]:
+    def _collect_windows(self, first: Page, prepare: Callable[[Sequence[Any]], T]) -> list[T]:
         depth = _depth(first, self.page_size) or self.page_size
         windows = self._windows(depth)
         jobs = [
@@ -241,8 +246,10 @@ class Pages:
             for start in range(1, min(total, depth) + 1, self.page_size)
         ]
         logger.info("split into %d time windows, %d pages", len(windows), len(jobs))
-        pages = self._map(lambda job: self._page(job[1], job[0]), jobs)
-        return self._unique([f for page in pages for f in page.features])
+        return [
+            prepare(page.features)
+            for page in self._map(lambda job: self._page(job[1], job[0]), jobs)
+        ]
 
     def _windows(self, depth: int) -> list[tuple[dict[str, str], int]]:
         """Time windows covering the query's interval, each holding at most ``depth`` products.
@@ -263,7 +270,9 @@ class Pages:
         done: list[tuple[dt.datetime, dict[str, str], int]] = []
         while level:
             queries = [self._window_query(s_text, e_text) for _, _, s_text, e_text in level]
-            counts = self._map(lambda q: self.fetch({**q, "count": 0}).totalResults or 0, queries)
+            counts = list(
+                self._map(lambda q: self.fetch({**q, "count": 0}).totalResults or 0, queries)
+            )
             following = []
             for (lo, hi, s_text, e_text), query, total in zip(level, queries, counts, strict=True):
                 if total <= depth:

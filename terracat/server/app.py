@@ -9,6 +9,7 @@ the real catalogue answers them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import mimetypes
 import socket
 import time
@@ -36,6 +37,7 @@ __all__ = ["CatalogueApp", "Settings"]
 
 GEOJSON = "application/geo+json;charset=UTF-8"
 BODY_CHUNK = 64 * 1024
+FEATURE_CACHE = 100_000  # serialised products kept; a page is then mostly a join of bytes
 TEXT_FILTERS = ("title", "tileId", "productType", "orbitDirection", "productGroupId", "platform")
 SORTABLE = {
     "start": "begin",
@@ -110,6 +112,7 @@ class CatalogueApp:
         self.faults = faults or Faults()
         self.idp = idp or IdentityProvider()
         self.requests: list[str] = []  # every request's path and query, for tests to inspect
+        self._feature_json = functools.lru_cache(maxsize=FEATURE_CACHE)(self._serialise_feature)
         oidc = "/auth/realms/<realm>/protocol/openid-connect"
         self.url_map = Map(
             [
@@ -197,7 +200,7 @@ class CatalogueApp:
                 continue
             selected.append(entry.feature)
         start_index, count = self._paging(args)
-        page = selected[start_index - 1 : start_index - 1 + count]
+        page = [orjson.dumps(f) for f in selected[start_index - 1 : start_index - 1 + count]]
         return self._page(request, page, len(selected), start_index, count, verdict)
 
     def _products(self, request: Request, verdict: Verdict) -> Response:
@@ -222,13 +225,13 @@ class CatalogueApp:
             )
         chosen = selected[start_index - 1 : start_index - 1 + count]
         mode = (args.get("accessedFrom") or "").upper()
-        features = [self._with_hrefs(index.features[i], request.host_url, mode) for i in chosen]
+        features = [self._feature_json(collection, int(i), request.host_url, mode) for i in chosen]
         return self._page(request, features, len(selected), start_index, count, verdict)
 
     def _page(
         self,
         request: Request,
-        features: list[dict[str, Any]],
+        features: list[bytes],
         total: int,
         start_index: int,
         count: int,
@@ -286,9 +289,11 @@ class CatalogueApp:
                 "lang": "en",
                 "links": links,
             },
-            "features": features,
         }
-        return Response(orjson.dumps(body), mimetype=GEOJSON)
+        # features are spliced in as the JSON they were serialised to once (see _feature_json)
+        head = orjson.dumps(body)
+        payload = b"".join((head[:-1], b',"features":[', b",".join(features), b"]}"))
+        return Response(payload, mimetype=GEOJSON)
 
     def _paging(self, args: MultiDict[str, str]) -> tuple[int, int]:
         start_index = self._integer(args, "startIndex", 1, minimum=1)
@@ -406,6 +411,11 @@ class CatalogueApp:
         return np.array(order, dtype=int)
 
     # ---- hrefs and files -------------------------------------------------------------------
+
+    def _serialise_feature(self, collection: str, position: int, base: str, mode: str) -> bytes:
+        """A product as JSON, hrefs made absolute for ``base`` and ``mode``; memoised per app."""
+        feature = self.store.index(collection).features[position]
+        return orjson.dumps(self._with_hrefs(feature, base, mode))
 
     def _with_hrefs(self, feature: dict[str, Any], base: str, mode: str) -> dict[str, Any]:
         """The feature with server-relative file paths made absolute for this request."""
