@@ -20,8 +20,8 @@ PAGE_SIZE = 100
 SEARCH_WORKERS = 4
 """Pages fetched at once after the first one: fast, and still polite to a public service."""
 
-DOWNLOAD_WORKERS = 4
-"""Files transferred at once."""
+DOWNLOAD_WORKERS = 8
+"""Files transferred at once: data servers cap each connection's bandwidth, not a client's."""
 
 RETRIES = 5
 """Attempts after the first for a 429, a 5xx or a dropped connection."""

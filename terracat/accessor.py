@@ -6,11 +6,15 @@ the accessor on the frame) and delegates to module functions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from terracat.client import Product, product_from_row, rows
+from terracat.client import Catalogue, Product, catalogue_for, file_kinds, product_from_row, rows
+from terracat.download import file_tasks
 
 __all__ = ["TerracatAccessor"]
 
@@ -19,7 +23,7 @@ REQUIRED = ("id", "title", "properties", "geometry")
 
 @pd.api.extensions.register_dataframe_accessor("terracat")
 class TerracatAccessor:
-    """Product-frame methods: ``df.terracat.products()``."""
+    """Product-frame methods: views, file listings and downloads."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         missing = [c for c in REQUIRED if c not in frame.columns]
@@ -39,3 +43,88 @@ class TerracatAccessor:
         ...     print(product.id, product.data[0].href)
         """
         return map(product_from_row, rows(self._frame))
+
+    def _links(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+        columns = [c for c in kinds if c in self._frame.columns]
+        for product, *links in self._frame[["id", *columns]].itertuples(index=False, name=None):
+            yield product, dict(zip(columns, links, strict=True))
+
+    def files(self, file_types: Any = "data") -> pd.DataFrame:
+        """One row per file of the chosen kinds: product, kind and the link's fields.
+
+        Examples
+        --------
+        >>> df.terracat.files("data,related").groupby("kind").length.sum()  # doctest: +SKIP
+        """
+        kinds = file_kinds(file_types)
+        records = [
+            {"product": product, "kind": kind, **link}
+            for product, links in self._links(kinds)
+            for kind in kinds
+            for link in links.get(kind) or ()
+        ]
+        columns = ["product", "kind", "href", "length", "title", "type", "category"]
+        files = pd.DataFrame.from_records(records, columns=columns)
+        files["length"] = files["length"].astype("Int64")
+        return files
+
+    def total_size(self, file_types: Any = "data") -> int:
+        """The bytes the catalogue announces for the chosen files (unknown lengths count 0)."""
+        return int(self.files(file_types)["length"].fillna(0).sum())
+
+    def download(
+        self,
+        path: str | os.PathLike[str],
+        file_types: Any = "data",
+        *,
+        workers: int | None = None,
+        progress: bool = True,
+        overwrite: bool = False,
+        raise_on_failure: bool = True,
+        link: bool = False,
+        catalogue: Catalogue | None = None,
+    ) -> pd.DataFrame:
+        """Download the files behind the rows into ``path/<product id after its last ':'>/``.
+
+        Parameters
+        ----------
+        path :
+            the target directory (created as needed)
+        file_types :
+            ``ProductFileType`` flags or names (``"data"``, ``"data,related"``, ``"all"``)
+        workers :
+            files transferred at once; the configuration's ``DownloadWorkers`` (8) by default
+        progress :
+            show a byte progress bar over the whole batch
+        overwrite :
+            fetch files again even when a complete copy is already there
+        raise_on_failure :
+            raise the first failure (after the transfers under way end) instead of reporting it
+        link :
+            for ``file://`` hrefs, link to the file instead of copying it
+        catalogue :
+            whose session and credentials to use; by default the catalogue the frame came from
+
+        Returns
+        -------
+        pandas.DataFrame
+            one row per file: product, kind, href, path, bytes, status (downloaded, resumed,
+            skipped, failed, cancelled), error, seconds
+
+        Examples
+        --------
+        >>> report = df.query("cloudCover < 10").terracat.download("out/")  # doctest: +SKIP
+        >>> report.status.value_counts()  # doctest: +SKIP
+        """
+        kinds = file_kinds(file_types)
+        if catalogue is None:
+            catalogue = catalogue_for(self._frame.attrs.get("terracat", {}).get("catalogue"))
+        tasks = file_tasks(self._links(kinds), Path(path), kinds)
+        return catalogue.download_tasks(
+            tasks,
+            workers=workers,
+            progress=progress,
+            overwrite=overwrite,
+            raise_on_failure=raise_on_failure,
+            link=link,
+        )

@@ -12,7 +12,11 @@ import datetime as dt
 import enum
 import json
 import logging
-from collections.abc import Iterator
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import geopandas
@@ -23,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from terracat import query
 from terracat._http import make_session
 from terracat.config import CatalogueConfig
+from terracat.download import FileTask, Transport, download, file_tasks, human_size
 from terracat.exceptions import ParameterParserException
 from terracat.frame import (
     FILE_COLUMNS,
@@ -284,6 +289,55 @@ class _Row:
             raise AttributeError(name) from None
 
 
+def file_kinds(file_types: Any) -> tuple[str, ...]:
+    """The file columns a ``file_types`` value selects.
+
+    Accepts a :class:`ProductFileType` (flags combine), a name (``"data"``, ``"related"``,
+    ``"previews"``, ``"alternates"``, ``"all"``), comma-separated names, or a list of names.
+    """
+    if isinstance(file_types, ProductFileType):
+        return tuple(
+            kind for kind, flag in zip(FILE_COLUMNS, _FILE_FLAGS, strict=True) if flag in file_types
+        )
+    names = file_types.split(",") if isinstance(file_types, str) else file_types
+    try:
+        chosen = {str(name).strip().lower() for name in names}
+    except TypeError:
+        chosen = {repr(file_types)}
+    if "all" in chosen:
+        return FILE_COLUMNS
+    unknown = chosen - set(FILE_COLUMNS)
+    if unknown or not chosen:
+        raise ParameterParserException(
+            f"file_types {file_types!r} is not understood; use ProductFileType flags or names from "
+            f"{[*FILE_COLUMNS, 'all']}"
+        )
+    return tuple(kind for kind in FILE_COLUMNS if kind in chosen)
+
+
+def _links(files: Iterable[ProductFile]) -> list[dict[str, Any]]:
+    return [{"href": f.href, "length": f.length} for f in files]
+
+
+_live: dict[str, weakref.ref[Catalogue]] = {}
+_live_lock = threading.Lock()
+
+
+def catalogue_for(url: str | None) -> Catalogue:
+    """The catalogue a frame came from: the live one that searched it, else one for its URL."""
+    import terracat
+
+    if url:
+        with _live_lock:
+            found = _live.get(url)
+        catalogue = found() if found is not None else None
+        if catalogue is not None:
+            return catalogue
+        if url != terracat._catalogue(None).config.catalogue_url:
+            return Catalogue(CatalogueConfig.from_url(url))
+    return terracat._catalogue(None)
+
+
 class Catalogue:
     """Connection to a catalogue endpoint, which allows for searching and downloading EO products.
 
@@ -304,6 +358,9 @@ class Catalogue:
         self._auth: Any = None
         self._session = make_session(self.config, pool_size=self.config.search_workers)
         self._session.headers["Accept"] = "application/geo+json, application/json"
+        self._downloads: Any = None
+        with _live_lock:
+            _live[self.config.catalogue_url] = weakref.ref(self)
 
     def __repr__(self) -> str:
         return f"Catalogue({self.config.catalogue_url!r})"
@@ -326,6 +383,8 @@ class Catalogue:
         self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
         frame = frame_from_pages(pages.collect(parse_features, split=split), pages.limit)
+        with _live_lock:
+            _live[self.config.catalogue_url] = weakref.ref(self)
         frame.attrs["terracat"] = {
             "catalogue": self.config.catalogue_url,
             "endpoint": endpoint,
@@ -486,6 +545,100 @@ class Catalogue:
                 batch = []
         if batch:
             yield from map(view, rows(features_frame(batch)))
+
+    # ---- downloads ----------------------------------------------------------------------------
+
+    def _download_session(self) -> Any:
+        if self._downloads is None:
+            self._downloads = make_session(self.config, pool_size=self.config.download_workers)
+            self._downloads.auth = self._auth
+        return self._downloads
+
+    def download_tasks(
+        self,
+        tasks: list[FileTask],
+        *,
+        workers: int | None = None,
+        progress: bool = True,
+        overwrite: bool = False,
+        raise_on_failure: bool = True,
+        link: bool = False,
+    ) -> pd.DataFrame:
+        """Run the downloader over ``tasks``; the engine of every download method."""
+        transport = Transport(
+            self._download_session(),
+            self.config,
+            login_prefixes=[self.config.oidc_authorization_endpoint],
+            link=link,
+        )
+        try:
+            return download(
+                tasks,
+                transport,
+                workers=self.config.download_workers if workers is None else workers,
+                progress=progress,
+                overwrite=overwrite,
+                raise_on_failure=raise_on_failure,
+            )
+        finally:
+            transport.close()
+
+    def download_products(
+        self,
+        products: Iterable[Product],
+        path: str | os.PathLike[str],
+        file_types: ProductFileType = ProductFileType.ALL,
+        force: bool = False,
+        raise_on_failure: bool = True,
+    ) -> pd.DataFrame | None:
+        """Download the given products' files of ``file_types`` into ``path/<product>/``.
+
+        Without ``force``, asks for confirmation first, showing the total size. Returns the
+        download report (one row per file), or ``None`` when the user declines.
+        """
+        products = list(products)
+        kinds = file_kinds(file_types)
+        tasks = file_tasks(
+            [(p.id, {kind: _links(getattr(p, kind)) for kind in kinds}) for p in products],
+            Path(path),
+            kinds,
+        )
+        if not force:
+            size = human_size(sum(t.length or 0 for t in tasks))
+            while True:
+                answer = (
+                    input(f"You are about to download {size}, do you want to continue? [Y/n] ")
+                    .strip()
+                    .lower()
+                )
+                if answer in ("", "y", "yes"):
+                    break
+                if answer in ("n", "no"):
+                    return None
+        return self.download_tasks(tasks, raise_on_failure=raise_on_failure)
+
+    def download_product(
+        self,
+        product: Product,
+        path: str | os.PathLike[str],
+        file_types: ProductFileType = ProductFileType.ALL,
+        raise_on_failure: bool = True,
+    ) -> pd.DataFrame:
+        """Download all files of ``file_types`` of one product into ``path/<product>/``."""
+        kinds = file_kinds(file_types)
+        tasks = file_tasks(
+            [(product.id, {k: _links(getattr(product, k)) for k in kinds})], Path(path), kinds
+        )
+        return self.download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
+
+    def download_file(
+        self, product_file: ProductFile, path: str | os.PathLike[str]
+    ) -> pd.DataFrame:
+        """Download a single product file into the directory ``path``."""
+        tasks = file_tasks(
+            [("", {"data": _links([product_file])})], Path(path), ["data"], flat=True
+        )
+        return self.download_tasks(tasks, progress=False)
 
     def get_product_count(self, collection: str, **kwargs: Any) -> int:
         """Get the count of products matching the query (a single ``count=0`` request)."""

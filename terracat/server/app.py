@@ -76,6 +76,19 @@ class Settings:
     files_dir: Path | None = None
     s3_bucket: str = "terrascope"
     realm: str = "terrascope"
+    download_redirect: str | None = (
+        None  # answer downloads with a 302 to this base URL's /download/
+    )
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """What a test may want to know of a download request: the range, and if it was signed."""
+
+    path: str
+    method: str
+    range: str | None
+    authorized: bool
 
 
 class BadParameter(Exception):
@@ -112,6 +125,7 @@ class CatalogueApp:
         self.faults = faults or Faults()
         self.idp = idp or IdentityProvider()
         self.requests: list[str] = []  # every request's path and query, for tests to inspect
+        self.downloads: list[DownloadRequest] = []  # every download request, as it arrived
         self._feature_json = functools.lru_cache(maxsize=FEATURE_CACHE)(self._serialise_feature)
         oidc = "/auth/realms/<realm>/protocol/openid-connect"
         self.url_map = Map(
@@ -445,6 +459,17 @@ class CatalogueApp:
         return {**link, "href": base.rstrip("/") + href}
 
     def _download(self, request: Request, verdict: Verdict, path: str) -> Response:
+        self.downloads.append(
+            DownloadRequest(
+                DOWNLOAD_PREFIX + path,
+                request.method,
+                request.headers.get("Range"),
+                request.headers.get("Authorization") is not None,
+            )
+        )
+        if self.settings.download_redirect:
+            target = f"{self.settings.download_redirect.rstrip('/')}{DOWNLOAD_PREFIX}{path}"
+            return Response("", 302, {"Location": target})
         entry = self.store.files.get(DOWNLOAD_PREFIX + path)
         if entry is None:
             raise NotFound()

@@ -29,8 +29,9 @@ class FaultPlan:
         a fraction of requests (or the next ``error_burst`` ones) answered with ``error_status``
     throttle_rate, throttle_burst, retry_after :
         likewise answered ``429 Too Many Requests`` with ``Retry-After: retry_after``
-    cut_rate, cut_fraction :
-        a fraction of download bodies whose connection is closed after ``cut_fraction`` of the body
+    cut_rate, cut_burst, cut_fraction :
+        a fraction of download bodies (or the next ``cut_burst`` ones) whose connection is closed
+        after ``cut_fraction`` of the body
     total_jitter :
         ``totalResults`` of each page shifted by up to this many (a catalogue being ingested into)
     routes :
@@ -48,6 +49,7 @@ class FaultPlan:
     throttle_burst: int = 0
     retry_after: int = 1
     cut_rate: float = 0.0
+    cut_burst: int = 0
     cut_fraction: float = 0.5
     total_jitter: int = 0
     routes: frozenset[str] = field(default=ROUTES)
@@ -92,6 +94,7 @@ class Faults:
         self._random = random.Random(plan.seed)
         self._error_burst = plan.error_burst
         self._throttle_burst = plan.throttle_burst
+        self._cut_burst = plan.cut_burst
         self.injected: dict[str, int] = {"error": 0, "throttle": 0, "cut": 0}
 
     def set(self, plan: FaultPlan | None = None, **changes: object) -> FaultPlan:
@@ -119,7 +122,10 @@ class Faults:
                 self._throttle_burst = max(0, self._throttle_burst - 1)
                 status, retry_after = 429, plan.retry_after
                 self.injected["throttle"] += 1
-            elif route == "download" and self._random.random() < plan.cut_rate:
+            elif route == "download" and (
+                self._cut_burst > 0 or self._random.random() < plan.cut_rate
+            ):
+                self._cut_burst = max(0, self._cut_burst - 1)
                 cut_after = plan.cut_fraction
                 self.injected["cut"] += 1
             shift = (
