@@ -14,15 +14,17 @@ import textwrap
 from collections.abc import Iterator
 from typing import Any
 
-from terracat.server.demo import build_demo_collections
+from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.store import CollectionEntry
 
 COLLECTION = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
 
 
-def replicated_collection(products: int, collection: str = COLLECTION) -> CollectionEntry:
+def replicated_collection(
+    products: int, collection: str = COLLECTION, size_scale: float = DEFAULT_SIZE_SCALE
+) -> CollectionEntry:
     """``products`` real-shaped products: the demo collection's, copied under new ids."""
-    source = next(c for c in build_demo_collections() if c.id == collection)
+    source = next(c for c in build_demo_collections(size_scale) if c.id == collection)
     features: list[dict[str, Any]] = []
     copy_number = 0
     while len(features) < products:
@@ -49,10 +51,13 @@ SERVER = textwrap.dedent(
     from benchmarks._common import replicated_collection
     from terracat.server import FaultPlan, LocalCatalogue, Settings
     products, latency, bandwidth = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    collection, size_scale = sys.argv[4], float(sys.argv[5])
     plan = FaultPlan(latency=latency, bandwidth=float(bandwidth) if bandwidth != "none" else None,
                      routes={"products", "download", "collections"})
     settings = Settings(max_depth=10**7, max_count=10_000)
-    local = LocalCatalogue([replicated_collection(products)], settings=settings, faults=plan)
+    local = LocalCatalogue(
+        [replicated_collection(products, collection, size_scale)], settings=settings, faults=plan
+    )
     local.start()
     print(local.url, flush=True)
     sys.stdin.read()
@@ -63,11 +68,17 @@ SERVER = textwrap.dedent(
 
 @contextlib.contextmanager
 def catalogue_process(
-    products: int, *, latency: float = 0.0, bandwidth: float | None = None
+    products: int,
+    *,
+    latency: float = 0.0,
+    bandwidth: float | None = None,
+    collection: str = COLLECTION,
+    size_scale: float = DEFAULT_SIZE_SCALE,
 ) -> Iterator[str]:
     """A local catalogue of ``products`` products in a child process; yields its URL."""
+    arguments = [str(products), str(latency), str(bandwidth or "none"), collection, str(size_scale)]
     with subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(products), str(latency), str(bandwidth or "none")],
+        [sys.executable, "-c", SERVER, *arguments],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

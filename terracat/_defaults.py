@@ -34,3 +34,10 @@ RETRY_AFTER_MAX = 60.0
 
 CHUNK_SIZE = 2 * 1024 * 1024
 """Bytes read per chunk of a download, as the reference client's ``[HTTP] ChunkSize``."""
+
+S3_PART_WORKERS = 4
+"""Ranged GETs in flight for one large s3:// file (boto3 splits files above 8 MiB into parts).
+
+Files are already transferred ``DOWNLOAD_WORKERS`` at once; a modest fan-out per file keeps the
+total connection count (download workers x part workers) polite.
+"""

@@ -120,6 +120,7 @@ def file_tasks(
     ``flat`` puts files straight into ``root`` (the reference's ``download_file``).
     """
     tasks = []
+    targets: set[Path] = set()  # a file listed twice (a repeated row) is fetched once
     for product, links in rows:
         directory = root if flat else root / product_directory(product)
         for kind in kinds:
@@ -128,6 +129,9 @@ def file_tasks(
                 if not href:
                     continue
                 target = _inside(root, directory / _file_name(href))
+                if target in targets:
+                    continue
+                targets.add(target)
                 length = link.get("length")
                 tasks.append(
                     FileTask(

@@ -288,3 +288,10 @@ def test_credentials_are_not_sent_to_another_host_on_redirect(local_catalogue, t
     finally:
         front.stop()
         mirror.stop()
+
+
+def test_a_repeated_row_is_fetched_once(local_catalogue, ndvi, tmp_path):
+    twice = pd.concat([ndvi.head(1), ndvi.head(1)], ignore_index=True)
+    before = len(local_catalogue.app.downloads)
+    report = twice.terracat.download(tmp_path, progress=False)
+    assert len(report) == 1 == len(local_catalogue.app.downloads) - before
