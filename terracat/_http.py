@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -28,6 +29,7 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.Timeout,
+    urllib3.exceptions.HTTPError,  # a body read straight from urllib3, cut short
 )
 
 T = TypeVar("T")

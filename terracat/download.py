@@ -25,7 +25,6 @@ from urllib.request import url2pathname
 
 import pandas as pd
 import requests
-import urllib3
 from tqdm.auto import tqdm
 
 from terracat._http import TRANSIENT_ERRORS, sleep_before_retry
@@ -260,7 +259,7 @@ class Transport:
                             f"got {size} of {total} bytes"
                         )
                     return written_now, resumed
-            except (*TRANSIENT_ERRORS, urllib3.exceptions.HTTPError) as error:
+            except TRANSIENT_ERRORS as error:
                 if attempt == self.config.retries:
                     raise ProductDownloadException(
                         f"{_public(task.href)}: transfer failed after {attempt + 1} attempts ({error})"

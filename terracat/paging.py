@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import requests
 
-from terracat._http import with_retries
+from terracat._http import TRANSIENT_ERRORS, with_retries
 from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.frame import Page, decode_page
 from terracat.query import format_datetime, parse_datetime
@@ -53,12 +53,18 @@ class PageFetcher:
 
     def __call__(self, params: dict[str, Any]) -> Page:
         def attempt() -> Page:
-            response = self.session.get(self.url, params=params, timeout=self.timeout)
-            logger.debug("GET %s -> %s", response.url, response.status_code)
-            if response.status_code != 200:
-                raise SearchException(response)
+            with self.session.get(
+                self.url, params=params, timeout=self.timeout, stream=True
+            ) as response:
+                logger.debug("GET %s -> %s", response.url, response.status_code)
+                if response.status_code != 200:
+                    response.content  # noqa: B018 - read, for the exception's message
+                    raise SearchException(response)
+                # one read of the whole body: reading it in requests' 10 kB chunks makes this
+                # thread queue for the GIL once per chunk while another thread parses a page
+                body = response.raw.read(decode_content=True)
             try:
-                page = decode_page(response.content)
+                page = decode_page(body)
             except (msgspec.DecodeError, msgspec.ValidationError) as error:
                 raise _BadBody(response, str(error)) from None
             if page.totalResults is None:
@@ -73,7 +79,7 @@ class PageFetcher:
             raise SearchException(
                 error.response, f"the answer is not an OpenSearch GeoJSON page ({error})"
             ) from None
-        except requests.exceptions.RequestException as error:
+        except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
             raise SearchException(_Unanswered(self.url, error)) from None
 
 
@@ -85,7 +91,7 @@ class _Unanswered:
 
     def __init__(self, url: str, error: Exception) -> None:
         self.url = url
-        self.reason = f"no answer ({type(error).__name__}: {error})"
+        self.reason = f"no answer received in full ({type(error).__name__}: {error})"
         self.text = ""
 
     def json(self) -> Any:

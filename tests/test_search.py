@@ -371,3 +371,18 @@ def test_totals_that_change_between_pages_lose_no_product(local_catalogue, catal
 def test_a_bad_page_size_is_refused(catalogue, count):
     with pytest.raises(terracat.ParameterParserException, match="count"):
         catalogue.search(S1, count=count)
+
+
+def test_pages_cut_mid_body_are_fetched_again(local_catalogue, catalogue, faults):
+    expected = _store_ids(local_catalogue, S1)[:300]
+    faults.set(cut_burst=2, cut_fraction=0.3, routes={"products"})
+    assert list(catalogue.search(S1, limit=300)["id"]) == expected
+    assert faults.injected["cut"] == 2
+
+
+def test_a_page_that_is_always_cut_ends_in_a_search_exception(local_catalogue, faults):
+    config = local_catalogue.config()
+    config.retries = 1
+    faults.set(cut_rate=1.0, routes={"products"})
+    with pytest.raises(SearchException, match="no answer"):
+        Catalogue(config).search(S1, limit=10)

@@ -307,6 +307,10 @@ class CatalogueApp:
         # features are spliced in as the JSON they were serialised to once (see _feature_json)
         head = orjson.dumps(body)
         payload = b"".join((head[:-1], b',"features":[', b",".join(features), b"]}"))
+        if verdict.cut_after is not None:  # the page's connection dies part way through
+            cut = _cut_stream(payload, verdict.cut_after, request.environ.get("werkzeug.socket"))
+            headers = {"Content-Length": str(len(payload))}
+            return Response(cut, headers=headers, mimetype=GEOJSON, direct_passthrough=True)
         return Response(payload, mimetype=GEOJSON)
 
     def _paging(self, args: MultiDict[str, str]) -> tuple[int, int]:
@@ -552,6 +556,12 @@ class CatalogueApp:
     def _login(self, request: Request, verdict: Verdict, realm: str) -> Response:
         page = login_page(request.url, request.args.to_dict())
         return Response(page, 200, mimetype="text/html")
+
+
+def _cut_stream(payload: bytes, fraction: float, sock: socket.socket | None) -> Iterator[bytes]:
+    yield payload[: int(len(payload) * fraction)]
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _platforms(properties: dict[str, Any]) -> set[str]:

@@ -122,9 +122,7 @@ class Faults:
                 self._throttle_burst = max(0, self._throttle_burst - 1)
                 status, retry_after = 429, plan.retry_after
                 self.injected["throttle"] += 1
-            elif route == "download" and (
-                self._cut_burst > 0 or self._random.random() < plan.cut_rate
-            ):
+            elif route != "auth" and (self._cut_burst > 0 or self._random.random() < plan.cut_rate):
                 self._cut_burst = max(0, self._cut_burst - 1)
                 cut_after = plan.cut_fraction
                 self.injected["cut"] += 1
