@@ -53,6 +53,7 @@ __all__ = [
     "TooManyResultsException",
     "collections",
     "count",
+    "login",
     "read_parquet",
     "search",
 ]
@@ -105,6 +106,35 @@ def collections(*, catalogue: Catalogue | None = None, **kwargs: Any) -> geopand
 def count(collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any) -> int:
     """The number of products a search would return, from one ``count=0`` request."""
     return _catalogue(catalogue).count(collection, **kwargs)
+
+
+def login(
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    device: bool = False,
+    cache: bool = True,
+    catalogue: Catalogue | None = None,
+) -> Catalogue:
+    """Sign in to the default catalogue (or ``catalogue``), reusing a cached sign-in.
+
+    With ``username`` and ``password``, the password grant; else a still-valid cached refresh
+    token when there is one, and otherwise the browser sign-in (or, with ``device=True``, a code
+    to confirm from another device). ``cache`` keeps the refresh token on disk, owner-only.
+
+    Examples
+    --------
+    >>> terracat.login()  # doctest: +SKIP
+    >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", ...).terracat.download("out/")  # doctest: +SKIP
+    """
+    catalogue = _catalogue(catalogue)
+    if username is not None or password is not None:
+        if username is None or password is None:
+            raise AuthenticationException("login needs both a username and a password, or neither")
+        return catalogue.authenticate_non_interactive(username, password, cache=cache)
+    if device:
+        return catalogue.authenticate_device(cache=cache)
+    return catalogue.authenticate(cache=cache)
 
 
 def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:

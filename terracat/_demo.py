@@ -58,6 +58,12 @@ def run_demo(out_dir: Path | None = None) -> None:
         back = terracat.read_parquet(path)
         click.echo(f"  {path.stat().st_size / 1024:.0f} KiB GeoParquet, {len(back)} rows read back")
 
+        target = out / "products"
+        _step(f"back.head(3).terracat.download({str(target)!r}, file_types='data,previews')")
+        report = back.head(3).terracat.download(target, file_types="data,previews")
+        counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
+        click.echo(f"  {len(report)} files, {report['bytes'].sum() / 1024:.0f} KiB: {counts}")
+
         _step("for product in back.terracat.products(): ...")
         for product in list(back.terracat.products())[:3]:
             click.echo(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from terracat.exceptions import TerracatError
+
+if TYPE_CHECKING:  # imported on use: ``terracat --help`` stays instant
+    import geopandas
+
+    from terracat.client import Catalogue
 
 __all__ = ["main"]
 
@@ -28,8 +36,328 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Search, export and download Earth-observation products from OpenSearch catalogues."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    # the commands report failures themselves; -v adds the library's own account of them
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+ENVIRONMENTS = ("terrascope", "hrvpp", "cgls")
+TABLE_COLUMNS = ("title", "beginningDateTime", "tileId", "relativeOrbitNumber", "cloudCover")
+
+
+def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--env``, ``--config`` and ``--url``: which catalogue a command talks to."""
+
+    @click.option(
+        "--env",
+        type=click.Choice(ENVIRONMENTS),
+        default="terrascope",
+        show_default=True,
+        help="A bundled catalogue configuration.",
+    )
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="An .ini file overriding the environment's configuration.",
+    )
+    @click.option(
+        "--url",
+        envvar="TERRACAT_URL",
+        help="The catalogue's URL (or $TERRACAT_URL), e.g. a local one.",
+    )
+    @functools.wraps(command)
+    def wrapped(env: str, config_file: Path | None, url: str | None, **kwargs: Any) -> Any:
+        return command(catalogue=_catalogue(env, config_file, url), **kwargs)
+
+    return wrapped
+
+
+def _catalogue(env: str, config_file: Path | None, url: str | None) -> Catalogue:
+    from terracat.client import Catalogue
+    from terracat.config import CatalogueConfig, CatalogueEnvironment
+
+    environment = CatalogueEnvironment[env.upper()]
+    if url:
+        config = CatalogueConfig.from_url(url, environment)
+    else:
+        config = CatalogueConfig.from_environment(
+            environment, str(config_file) if config_file else None
+        )
+    return Catalogue(config)
+
+
+def _bbox(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        box = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not W,S,E,N in degrees") from None
+    if len(box) != 4:
+        raise click.BadParameter(f"{value!r} is not W,S,E,N (four numbers)")
+    return box
+
+
+def _geometry(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A WKT string, or a vector file whose geometries are merged into one."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        import geopandas
+
+        shapes = geopandas.read_file(path).to_crs(4326)
+        return shapes.geometry.union_all()
+    return value
+
+
+def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not key=value")
+        pairs[key] = text
+    return pairs
+
+
+def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The search filters shared by ``search``, ``count`` and ``download``."""
+    return filter_options(click.argument("collection", required=False)(command))
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--start", help="Start of the time range (2022-02-01 or a UTC datetime)."),
+        click.option("--end", help="End of the time range."),
+        click.option("--bbox", callback=_bbox, help="W,S,E,N in degrees."),
+        click.option("--geometry", callback=_geometry, help="A WKT string or a vector file."),
+        click.option("--cloud-cover", type=float, help="Maximum cloud cover (percent)."),
+        click.option(
+            "--param",
+            "params",
+            multiple=True,
+            callback=_params,
+            help="Any catalogue parameter, key=value.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _search(
+    catalogue: Catalogue,
+    collection: str | None,
+    start: str | None,
+    end: str | None,
+    bbox: list[float] | None,
+    geometry: Any,
+    cloud_cover: float | None,
+    params: dict[str, str],
+    **extra: Any,
+) -> geopandas.GeoDataFrame:
+    if not collection:
+        raise click.UsageError("a COLLECTION is needed (terracat collections lists them)")
+    return catalogue.search(
+        collection,
+        start=start,
+        end=end,
+        bbox=bbox,
+        geometry=geometry,
+        cloudCover=cloud_cover,
+        **params,
+        **extra,
+    )
+
+
+def _show(frame: Any, columns: tuple[str, ...], rows: int = 20) -> None:
+    shown = [c for c in columns if c in frame.columns]
+    click.echo(frame[shown].head(rows).to_string(index=False) if len(frame) else "(none)")
+    if len(frame) > rows:
+        click.echo(f"... {len(frame) - rows} more")
+
+
+@main.command()
+@catalogue_options
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write them to a file."
+)
+def collections(catalogue: Catalogue, output: Path | None) -> None:
+    """List the catalogue's collections."""
+    from terracat._export import write_frame
+
+    frame = catalogue.collections()
+    if output is not None:
+        click.echo(f"{len(frame)} collections written to {write_frame(frame, output)}")
+        return
+    _show(frame, ("id", "title"), rows=len(frame))
+
+
+@main.command()
+@catalogue_options
+@search_options
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many products.")
+@click.option(
+    "--split", is_flag=True, help="Fetch results deeper than the catalogue pages, in time windows."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the products to .parquet, .geojson, .gpkg or .csv.",
+)
+def search(
+    catalogue: Catalogue, limit: int | None, split: bool, output: Path | None, **query: Any
+) -> None:
+    """Search COLLECTION's products; a table of the first ones, or a file with -o."""
+    from terracat._export import write_frame
+
+    frame = _search(catalogue, limit=limit, split=split, **query)
+    if output is not None:
+        click.echo(f"{len(frame)} products written to {write_frame(frame, output)}")
+        return
+    _show(frame, TABLE_COLUMNS)
+    click.echo(f"{len(frame)} products")
+
+
+@main.command()
+@catalogue_options
+@search_options
+def count(catalogue: Catalogue, collection: str | None, **query: Any) -> None:
+    """Count COLLECTION's products matching the filters (one request)."""
+    if not collection:
+        raise click.UsageError("a COLLECTION is needed (terracat collections lists them)")
+    params = {
+        "start": query["start"],
+        "end": query["end"],
+        "bbox": query["bbox"],
+        "geometry": query["geometry"],
+        "cloudCover": query["cloud_cover"],
+        **query["params"],
+    }
+    click.echo(catalogue.count(collection, **{k: v for k, v in params.items() if v is not None}))
+
+
+def _sign_in(
+    catalogue: Catalogue, username: str | None, password: str | None, cached: bool
+) -> None:
+    if username:
+        if not password:
+            password = click.prompt(f"password for {username}", hide_input=True)
+        catalogue.authenticate_non_interactive(username, password)
+    elif cached:
+        import terracat
+
+        terracat.login(catalogue=catalogue, cache=True)
+
+
+def login_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--username", help="Sign in with this user (password grant).")(command)
+    command = click.option(
+        "--password",
+        envvar="TERRACAT_PASSWORD",
+        help="Its password (or $TERRACAT_PASSWORD; asked if absent).",
+    )(command)
+    return click.option(
+        "--login",
+        "cached",
+        is_flag=True,
+        help="Sign in from the cache of 'terracat login' (or a browser).",
+    )(command)
+
+
+@main.command()
+@catalogue_options
+@filter_options
+@click.argument("arguments", nargs=-1, required=True, metavar="[COLLECTION] DIRECTORY")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Download the products of a GeoParquet export instead of searching.",
+)
+@click.option(
+    "--types",
+    default="data",
+    show_default=True,
+    help="File kinds: data,related,previews,alternates,all.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Files transferred at once.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many products.")
+@click.option("--overwrite", is_flag=True, help="Fetch files again even when complete.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@login_options
+def download(
+    catalogue: Catalogue,
+    arguments: tuple[str, ...],
+    source: Path | None,
+    types: str,
+    workers: int | None,
+    limit: int | None,
+    overwrite: bool,
+    no_progress: bool,
+    username: str | None,
+    password: str | None,
+    cached: bool,
+    **query: Any,
+) -> None:
+    """Download the files of COLLECTION's products (or of --from FILE) into DIRECTORY."""
+    import terracat
+
+    if len(arguments) > 2:
+        raise click.UsageError("expected [COLLECTION] DIRECTORY")
+    directory = Path(arguments[-1])
+    query["collection"] = arguments[0] if len(arguments) == 2 else None
+    _sign_in(catalogue, username, password, cached)
+    if source is not None:
+        if query["collection"]:
+            raise click.UsageError("give either COLLECTION with filters or --from, not both")
+        frame = terracat.read_parquet(source)
+        frame = frame if limit is None else frame.head(limit)
+    else:
+        frame = _search(catalogue, limit=limit, **query)
+    report = frame.terracat.download(
+        directory,
+        types,
+        workers=workers,
+        progress=not no_progress,
+        overwrite=overwrite,
+        raise_on_failure=False,
+        catalogue=catalogue,
+    )
+    counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
+    size = report["bytes"].sum() / 1e6
+    click.echo(
+        f"{len(frame)} products, {len(report)} files, {size:.1f} MB into {directory}: {counts or 'nothing'}"
+    )
+    failed = report[report["status"] == "failed"]
+    for row in failed.head(5).itertuples():
+        click.echo(f"failed: {row.path}: {row.error}", err=True)
+    if len(failed):
+        sys.exit(1)
+
+
+@main.command()
+@catalogue_options
+@click.option("--username", help="Sign in with this user (password grant) instead of a browser.")
+@click.option(
+    "--password",
+    envvar="TERRACAT_PASSWORD",
+    help="Its password (or $TERRACAT_PASSWORD; asked if absent).",
+)
+@click.option("--device", is_flag=True, help="No browser here: confirm a code from another device.")
+def login(catalogue: Catalogue, username: str | None, password: str | None, device: bool) -> None:
+    """Sign in and keep the sign-in in the token cache for later commands (--login)."""
+    import terracat
+
+    if username and not password:
+        password = click.prompt(f"password for {username}", hide_input=True)
+    terracat.login(username, password, device=device, cache=True, catalogue=catalogue)
+    click.echo(
+        f"signed in to {catalogue.config.catalogue_url}; the sign-in is cached in {catalogue.config.token_cache_path}"
+    )
 
 
 @main.command()

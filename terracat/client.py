@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from terracat import query
 from terracat._http import make_session
+from terracat.auth import BearerAuth, TokenCache, cache_key, sign_in
 from terracat.config import CatalogueConfig
 from terracat.download import FileTask, Transport, download, file_tasks, human_size
 from terracat.exceptions import ParameterParserException
@@ -363,7 +364,87 @@ class Catalogue:
             _live[self.config.catalogue_url] = weakref.ref(self)
 
     def __repr__(self) -> str:
-        return f"Catalogue({self.config.catalogue_url!r})"
+        signed = ", signed in" if self._auth is not None else ""
+        return f"Catalogue({self.config.catalogue_url!r}{signed})"
+
+    # ---- signing in ----------------------------------------------------------------------------
+
+    def _signed_in(self, auth: BearerAuth) -> Catalogue:
+        self._auth = auth
+        self._session.auth = auth
+        if self._downloads is not None:
+            self._downloads.auth = auth
+        return self
+
+    def _cache(self, cache: bool) -> TokenCache | None:
+        return TokenCache(self.config.token_cache_path) if cache else None
+
+    def authenticate(
+        self, *, browser: Any = None, cache: bool = False, timeout: float = 300.0
+    ) -> Catalogue:
+        """Authenticate to the catalogue in an interactive way: a browser window opens to sign in.
+
+        The authorization code flow with PKCE, the answer caught on a loopback port.
+        ``browser`` opens the sign-in URL (``webbrowser.open`` by default); ``cache=True`` keeps
+        the refresh token on disk (owner-only) and reuses it while it is valid.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "interactive",
+            browser=browser,
+            cache=self._cache(cache),
+            reuse=cache,
+            timeout=timeout,
+        )
+        return self._signed_in(auth)
+
+    def authenticate_non_interactive(
+        self, username: str, password: str, *, cache: bool = False
+    ) -> Catalogue:
+        """Authenticate to the catalogue in a non-interactive way, with user credentials.
+
+        The password grant; the password is sent to the identity provider only, never kept.
+        ``cache=True`` keeps the resulting refresh token on disk for :func:`terracat.login`.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "password",
+            username=username,
+            password=password,
+            cache=self._cache(cache),
+        )
+        return self._signed_in(auth)
+
+    def authenticate_device(
+        self, *, notify: Any = None, cache: bool = False, timeout: float = 600.0
+    ) -> Catalogue:
+        """Authenticate on a machine without a browser (notebook servers, clusters).
+
+        The device authorization grant: ``notify(uri, code)`` (by default, a line on stderr)
+        tells the user where to confirm the code from another device; this call returns once
+        they have.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "device",
+            notify=notify,
+            cache=self._cache(cache),
+            reuse=cache,
+            timeout=timeout,
+        )
+        return self._signed_in(auth)
+
+    def logout(self, *, cache: bool = True) -> None:
+        """Forget the sign-in (and, with ``cache``, its cached token)."""
+        self._auth = None
+        self._session.auth = None
+        if self._downloads is not None:
+            self._downloads.auth = None
+        if cache:
+            TokenCache(self.config.token_cache_path).save(cache_key(self.config), None)
 
     # ---- frames ------------------------------------------------------------------------------
 
@@ -570,6 +651,7 @@ class Catalogue:
             self.config,
             login_prefixes=[self.config.oidc_authorization_endpoint],
             link=link,
+            renew=self._auth.renew if self._auth is not None else None,
         )
         try:
             return download(

@@ -21,6 +21,7 @@ import math
 import os
 from enum import Enum
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -204,6 +205,9 @@ class CatalogueConfig:
         products asked for per page
     search_workers, download_workers : int
         pages fetched at once, files transferred at once
+    token_cache_path : pathlib.Path
+        where an opt-in token cache keeps refresh tokens (``[Auth] TokenCache``, else
+        ``$XDG_CACHE_HOME/terracat/tokens.json`` or ``~/.cache/terracat/tokens.json``)
     verify_tls : bool
         whether TLS certificates are verified
     s3_endpoint_url, s3_access_key, s3_secret_key : str
@@ -245,6 +249,10 @@ class CatalogueConfig:
         )
         self.oidc_interactive_supported = read.boolean("Auth", "InteractiveSupported")
         self.oidc_non_interactive_supported = read.boolean("Auth", "NonInteractiveSupported")
+        # the opt-in token cache: [Auth] TokenCache, else the user's cache directory
+        self.token_cache_path = Path(
+            read.text("Auth", "TokenCache", default="") or _default_token_cache()
+        )
 
         # HTTP
         self.http_download_chunk_size = read.integer("HTTP", "ChunkSize")
@@ -396,6 +404,11 @@ class CatalogueConfig:
         parser.set("Catalogue", "URL", url.replace("%", "%%"))
         parser.origins[("Catalogue", "url")] = "the URL given to CatalogueConfig.from_url"
         return CatalogueConfig(parser)
+
+
+def _default_token_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "terracat" / "tokens.json"
 
 
 def _presence(secret: str) -> str:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from terracat._http import TRANSIENT_ERRORS, sleep_before_retry
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException, ProductDownloadException
+from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
 
 __all__ = [
     "REPORT_COLUMNS",
@@ -175,6 +175,8 @@ class Transport:
         URL prefixes whose redirect means "sign in first" (the configured authorization endpoint)
     link :
         make ``file://`` targets links instead of copies
+    renew :
+        renews the sign-in: a login redirect despite credentials is retried once after it
     """
 
     def __init__(
@@ -184,11 +186,13 @@ class Transport:
         *,
         login_prefixes: Sequence[str] = (),
         link: bool = False,
+        renew: Callable[[], Any] | None = None,
     ) -> None:
         self.session = session
         self.config = config
         self.login_prefixes = tuple(p for p in login_prefixes if p)
         self.link = link
+        self.renew = renew
         self._anonymous = requests.Session()
         self._anonymous.verify = session.verify
         for prefix, adapter in session.adapters.items():
@@ -206,9 +210,9 @@ class Transport:
 
     def _open(self, href: str, start: int) -> requests.Response:
         """GET ``href`` from byte ``start``, following redirects by hand."""
-        url, session = href, self.session
+        url, session, renewed = href, self.session, False
         origin = urlsplit(href).netloc
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 2):
             headers = {"Range": f"bytes={start}-"} if start else {}
             response = session.get(
                 url,
@@ -221,6 +225,10 @@ class Transport:
                 return response
             location = urljoin(url, response.headers["Location"])
             response.close()
+            if self._is_login(location) and self.renew is not None and not renewed:
+                self.renew()  # the token was refused before its time: renew it, ask again
+                url, session, renewed = href, self.session, True
+                continue
             if self._is_login(location):
                 raise ProductDownloadException(
                     f"{_public(href)} needs a signed-in user: the catalogue redirected to its login "
@@ -391,9 +399,9 @@ def download(
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
             return _fetch_one(task, transport, bar, overwrite)
-        except (ProductDownloadException, OSError) as error:
+        except (TerracatError, OSError) as error:
             failed.set()
-            logger.error("%s", error)
+            logger.warning("%s", error)
             return {
                 **_row(task),
                 "status": "failed",

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import geopandas
+import pandas as pd
+import pytest
 import requests
 
+import terracat
+
 TERRACAT = str(Path(sys.executable).parent / "terracat")
+NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
+TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
+S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
 
 
 def test_serve_prints_its_url_first_and_answers_like_the_catalogue():
@@ -57,3 +66,117 @@ def test_demo_runs_offline_end_to_end():
     assert result.returncode == 0, result.stderr
     assert "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2" in result.stdout
     assert "done in" in result.stdout
+
+
+def _run(
+    *args: str, url: str, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [TERRACAT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TERRACAT_URL": url},
+        cwd=cwd,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_collections_lists_them(local_catalogue):
+    result = _run("collections", url=local_catalogue.url)
+    assert NDVI in result.stdout and "Sentinel-1" not in result.stderr
+
+
+def test_search_prints_a_table_and_count_agrees(local_catalogue):
+    filters = ["--start", "2022-02-01", "--end", "2022-03-01", "--bbox", "4.1,50,5.5,51"]
+    table = _run("search", NDVI, *filters, "--cloud-cover", "20", url=local_catalogue.url)
+    last = table.stdout.strip().splitlines()[-1]
+    assert last.endswith("products") and "cloudCover" in table.stdout
+    counted = _run("count", NDVI, *filters, "--param", "cloudCover=20]", url=local_catalogue.url)
+    assert int(counted.stdout) == int(last.split()[0]) > 0
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".geojson", ".gpkg", ".csv"])
+def test_search_writes_every_output_format_readably(local_catalogue, tmp_path, suffix):
+    output = tmp_path / f"s1{suffix}"
+    _run("search", S1, "--limit", "7", "-o", str(output), url=local_catalogue.url)
+    if suffix == ".csv":
+        back = pd.read_csv(output)
+    elif suffix == ".parquet":
+        back = terracat.read_parquet(output)
+        assert back["data"].iloc[0][0]["href"].startswith(local_catalogue.url)
+    else:
+        back = geopandas.read_file(output)
+    assert len(back) == 7
+    assert list(back["id"]) == [f["id"] for f in local_catalogue.store.collections[S1].products[:7]]
+
+
+def test_download_from_an_export_and_by_search(local_catalogue, tmp_path):
+    export = tmp_path / "s1.parquet"
+    _run("search", S1, "--limit", "2", "-o", str(export), url=local_catalogue.url)
+    result = _run(
+        "download",
+        "--from",
+        str(export),
+        str(tmp_path / "a"),
+        "--types",
+        "data,previews",
+        "--no-progress",
+        url=local_catalogue.url,
+    )
+    assert "2 products, 8 files" in result.stdout and "8 downloaded" in result.stdout
+    again = _run(
+        "download",
+        S1,
+        str(tmp_path / "a"),
+        "--limit",
+        "2",
+        "--types",
+        "data,previews",
+        url=local_catalogue.url,
+    )
+    assert "8 skipped" in again.stdout
+
+
+def test_a_protected_download_without_login_fails_with_exit_1(local_catalogue, tmp_path):
+    result = _run(
+        "download",
+        TOC,
+        str(tmp_path),
+        "--limit",
+        "1",
+        "--no-progress",
+        url=local_catalogue.url,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "failed" in result.stdout and "signed-in user" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", S1, "--bbox", "1,2,3"], "W,S,E,N"),
+        (["search", S1, "--start", "yesterday"], "start"),
+        (["search", S1, "-o", "out.xlsx"], "unknown format"),
+        (["search"], "COLLECTION is needed"),
+        (["download", "--from", "missing.parquet", "out"], "does not exist"),
+    ],
+)
+def test_user_mistakes_get_one_line_and_exit_2(local_catalogue, tmp_path, args, message):
+    result = _run(*args, url=local_catalogue.url, check=False, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["collections", "search", "count", "download", "login", "serve", "demo"]
+)
+def test_every_command_has_help(command):
+    result = subprocess.run(
+        [TERRACAT, command, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "Usage:" in result.stdout

@@ -67,6 +67,7 @@ def test_public_names_are_exactly_the_intended_ones():
             "TooManyResultsException",
             "collections",
             "count",
+            "login",
             "read_parquet",
             "search",
         ]

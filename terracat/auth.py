@@ -1,0 +1,370 @@
+"""Signing in to a catalogue: OIDC flows, token renewal and an opt-in token cache.
+
+The flows run through authlib's OAuth 2 client (password grant, authorization code with PKCE,
+refresh); the device grant (RFC 8628) is two plain requests authlib does not wrap. A signed-in
+catalogue sends its requests through :class:`BearerAuth`, which renews the access token before
+it expires and once more after a 401, under a lock so that concurrent downloads never spend the
+same single-use refresh token twice. Tokens never appear in a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from terracat.config import CatalogueConfig
+from terracat.exceptions import AuthenticationException, ProductDownloadException
+
+__all__ = ["BearerAuth", "TokenCache", "cache_key", "sign_in"]
+
+logger = logging.getLogger(__name__)
+
+LEEWAY = 30
+"""Seconds before its expiry at which an access token is renewed."""
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class TokenCache:
+    """Tokens on disk, readable by their owner only, keyed by identity provider and client.
+
+    Only refresh and access tokens with their expiry are kept; never a password.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenCache({str(self.path)!r})"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            logger.warning("ignoring the unreadable token cache %s", self.path)
+            return {}
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._read().get(key)
+
+    def save(self, key: str, token: dict[str, Any] | None) -> None:
+        with self._lock:
+            tokens = self._read()
+            if token is None:
+                tokens.pop(key, None)
+            else:
+                tokens[key] = {
+                    k: token[k]
+                    for k in ("access_token", "refresh_token", "expires_at", "token_type")
+                    if k in token
+                }
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            partial = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                json.dump(tokens, out)
+            os.replace(partial, self.path)
+
+
+def _describe(error: Exception, endpoint: str) -> str:
+    if isinstance(error, OAuthError):
+        detail = f"{error.error}: {error.description}" if error.description else str(error.error)
+        return f"the identity provider at {endpoint} refused: {detail}"
+    if isinstance(error, requests.exceptions.RequestException):
+        return f"the identity provider at {endpoint} could not be reached ({type(error).__name__})"
+    return f"signing in at {endpoint} failed ({type(error).__name__})"
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Signs requests with the current access token, renewing it when needed.
+
+    Parameters
+    ----------
+    client :
+        the authlib client holding the token and the token endpoint
+    on_update :
+        called with each new token (the cache)
+    """
+
+    def __init__(
+        self, client: OAuth2Session, on_update: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        self._client = client
+        self._on_update = on_update
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<token hidden>)"
+
+    @property
+    def access_token(self) -> str:
+        with self._lock:
+            token = self._client.token
+            if token.is_expired(leeway=LEEWAY):
+                self._renew_locked()
+            return str(self._client.token["access_token"])
+
+    def _renew_locked(self) -> None:
+        endpoint = self._client.metadata["token_endpoint"]
+        refresh = self._client.token.get("refresh_token")
+        if not refresh:
+            raise AuthenticationException(
+                "the access token expired and there is no refresh token: sign in again"
+            )
+        try:
+            token = self._client.refresh_token(endpoint, refresh_token=refresh)
+        except (OAuthError, requests.exceptions.RequestException) as error:
+            raise AuthenticationException(
+                f"renewing the sign-in failed: {_describe(error, endpoint)}; sign in again"
+            ) from None
+        logger.info("access token renewed")
+        if self._on_update is not None:
+            self._on_update(dict(token))
+
+    def renew(self, spent: str | None = None) -> None:
+        """Renew now, unless another thread already replaced the ``spent`` access token."""
+        with self._lock:
+            if spent is None or self._client.token.get("access_token") == spent:
+                self._renew_locked()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        request.register_hook("response", self._after)
+        return request
+
+    def _after(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """One renewal and resend after a 401: the token was revoked or the clocks disagree."""
+        if response.status_code != 401 or getattr(response.request, "_terracat_resent", False):
+            return response
+        spent = response.request.headers.get("Authorization", "")[7:]
+        self.renew(spent)
+        response.content  # noqa: B018 - drain, so the connection goes back to the pool
+        response.close()
+        again = response.request.copy()
+        again.headers["Authorization"] = f"Bearer {self.access_token}"
+        again._terracat_resent = True  # type: ignore[attr-defined]
+        resent = response.connection.send(again, **kwargs)
+        resent.history.append(response)
+        resent.request = again
+        return resent
+
+
+def _client(config: CatalogueConfig, session: requests.Session, **extra: Any) -> OAuth2Session:
+    client = OAuth2Session(
+        client_id=config.oidc_client_id,
+        client_secret=config.oidc_client_secret or None,
+        token_endpoint=config.oidc_token_endpoint,
+        token_endpoint_auth_method="client_secret_post" if config.oidc_client_secret else "none",
+        scope="openid",
+        leeway=LEEWAY,
+        **extra,
+    )
+    client.verify = session.verify
+    for prefix, adapter in session.adapters.items():
+        client.mount(prefix, adapter)
+    return client
+
+
+def cache_key(config: CatalogueConfig) -> str:
+    """The token cache's key for a configuration: its identity provider and client."""
+    return f"{config.oidc_token_endpoint}|{config.oidc_client_id}"
+
+
+def _password(
+    client: OAuth2Session, config: CatalogueConfig, username: str, password: str
+) -> dict[str, Any]:
+    return dict(
+        client.fetch_token(
+            config.oidc_token_endpoint,
+            grant_type="password",
+            username=username,
+            password=password,
+            timeout=config.search_timeout,
+        )
+    )
+
+
+def _authorization_code(
+    client: OAuth2Session,
+    config: CatalogueConfig,
+    browser: Callable[[str], Any],
+    timeout: float,
+) -> dict[str, Any]:
+    """Authorization code with PKCE, the redirect caught on a loopback port (RFC 8252)."""
+    arrived: dict[str, str] = {}
+    done = threading.Event()
+
+    @Request.application  # type: ignore[arg-type]
+    def callback(request: Request) -> Response:
+        if "code" in request.args or "error" in request.args:
+            arrived.update(request.args.to_dict())
+            done.set()
+            return Response(
+                "Signed in to terracat. You can close this window.", mimetype="text/plain"
+            )
+        return Response("Waiting for the sign-in.", 404, mimetype="text/plain")
+
+    server = make_server("127.0.0.1", 0, callback, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="terracat-sign-in", daemon=True)
+    thread.start()
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
+        verifier = secrets.token_urlsafe(64)
+        url, state = client.create_authorization_url(
+            config.oidc_authorization_endpoint,
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+            code_challenge_method="S256",
+        )
+        logger.info("opening the sign-in page in a browser")
+        browser(url)
+        if not done.wait(timeout):
+            raise AuthenticationException(f"no sign-in arrived within {timeout:.0f} s")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    if arrived.get("state") != state:
+        raise AuthenticationException(
+            "the sign-in answer does not match the request (state); try again"
+        )
+    if "error" in arrived:
+        raise AuthenticationException(
+            f"the sign-in was refused: {arrived.get('error')}: {arrived.get('error_description', '')}"
+        )
+    return dict(
+        client.fetch_token(
+            config.oidc_token_endpoint,
+            grant_type="authorization_code",
+            code=arrived["code"],
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+            timeout=config.search_timeout,
+        )
+    )
+
+
+def _device(
+    client: OAuth2Session,
+    config: CatalogueConfig,
+    notify: Callable[[str, str], Any],
+    timeout: float,
+) -> dict[str, Any]:
+    """The device authorization grant (RFC 8628): a code to enter on another device."""
+    endpoint = config.oidc_device_authorization_endpoint
+    form = {"client_id": config.oidc_client_id, "scope": "openid"}
+    if config.oidc_client_secret:
+        form["client_secret"] = config.oidc_client_secret
+    answer = client.post(endpoint, data=form, timeout=config.search_timeout, withhold_token=True)
+    if answer.status_code != 200:
+        raise AuthenticationException(
+            f"the identity provider at {endpoint} refused a device sign-in (HTTP {answer.status_code})"
+        )
+    grant = answer.json()
+    notify(grant.get("verification_uri_complete") or grant["verification_uri"], grant["user_code"])
+    interval = float(grant.get("interval", 5))
+    deadline = time.monotonic() + min(timeout, float(grant.get("expires_in", timeout)))
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        polled = client.post(
+            config.oidc_token_endpoint,
+            data={**form, "grant_type": DEVICE_GRANT, "device_code": grant["device_code"]},
+            timeout=config.search_timeout,
+            withhold_token=True,
+        )
+        body = polled.json()
+        if polled.status_code == 200:
+            client.token = body
+            return dict(client.token)
+        error = body.get("error")
+        if error == "slow_down":
+            interval += 5
+        elif error != "authorization_pending":
+            raise AuthenticationException(
+                f"the device sign-in ended: {error}: {body.get('error_description', '')}"
+            )
+    raise AuthenticationException("the device sign-in was not completed in time")
+
+
+def _print_device_code(uri: str, code: str) -> None:
+    # user interaction, not logging: the person must see this wherever logging goes
+    print(f"To sign in, open {uri} and confirm the code {code}", file=sys.stderr)
+
+
+def sign_in(
+    config: CatalogueConfig,
+    session: requests.Session,
+    flow: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    browser: Callable[[str], Any] | None = None,
+    notify: Callable[[str, str], Any] | None = None,
+    cache: TokenCache | None = None,
+    reuse: bool = False,
+    timeout: float = 300.0,
+) -> BearerAuth:
+    """Sign in with ``flow`` (``password``, ``interactive`` or ``device``).
+
+    With a ``cache``, the new tokens are kept there; with ``reuse`` too, a cached refresh token
+    that is still valid signs in without asking anyone. Returns the request signer to attach to
+    the catalogue's sessions.
+    """
+    supported = {
+        "password": config.oidc_non_interactive_supported,
+        "interactive": config.oidc_interactive_supported,
+        "device": bool(config.oidc_device_authorization_endpoint),
+    }
+    if not supported[flow]:
+        kind = {"password": "Non interactive", "interactive": "Interactive", "device": "Device"}[
+            flow
+        ]
+        raise ProductDownloadException(
+            f"{kind} authentication is not supported for this catalogue endpoint"
+        )
+    key = cache_key(config)
+    on_update = (lambda token: cache.save(key, token)) if cache is not None else None
+    client = _client(config, session)
+    cached = cache.load(key) if cache is not None and reuse else None
+    if cached and cached.get("refresh_token"):
+        client.token = cached
+        auth = BearerAuth(client, on_update)
+        try:
+            auth.renew()
+            logger.info("signed in from the token cache")
+            return auth
+        except AuthenticationException:
+            logger.info("the cached sign-in has expired; signing in again")
+            cache.save(key, None)  # type: ignore[union-attr]
+    endpoint = config.oidc_token_endpoint
+    try:
+        if flow == "password":
+            token = _password(client, config, username or "", password or "")
+        elif flow == "interactive":
+            token = _authorization_code(client, config, browser or webbrowser.open, timeout)
+        else:
+            token = _device(client, config, notify or _print_device_code, timeout)
+    except (OAuthError, requests.exceptions.RequestException) as error:
+        raise AuthenticationException(_describe(error, endpoint)) from None
+    if on_update is not None:
+        on_update(token)
+    return BearerAuth(client, on_update)
