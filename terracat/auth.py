@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from terracat.config import CatalogueConfig
@@ -203,6 +203,13 @@ def _password(
     )
 
 
+class _SilentHandler(WSGIRequestHandler):
+    """The callback's request line carries the one-time code: it is logged nowhere."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
 def _authorization_code(
     client: OAuth2Session,
     config: CatalogueConfig,
@@ -223,17 +230,14 @@ def _authorization_code(
             )
         return Response("Waiting for the sign-in.", 404, mimetype="text/plain")
 
-    server = make_server("127.0.0.1", 0, callback, threaded=True)
+    server = make_server("127.0.0.1", 0, callback, threaded=True, request_handler=_SilentHandler)
     thread = threading.Thread(target=server.serve_forever, name="terracat-sign-in", daemon=True)
     thread.start()
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
         verifier = secrets.token_urlsafe(64)
         url, state = client.create_authorization_url(
-            config.oidc_authorization_endpoint,
-            redirect_uri=redirect_uri,
-            code_verifier=verifier,
-            code_challenge_method="S256",
+            config.oidc_authorization_endpoint, redirect_uri=redirect_uri, code_verifier=verifier
         )
         logger.info("opening the sign-in page in a browser")
         browser(url)
@@ -360,6 +364,8 @@ def sign_in(
         if flow == "password":
             token = _password(client, config, username or "", password or "")
         elif flow == "interactive":
+            # authlib derives the PKCE challenge only for a client made with the method
+            client = _client(config, session, code_challenge_method="S256")
             token = _authorization_code(client, config, browser or webbrowser.open, timeout)
         else:
             token = _device(client, config, notify or _print_device_code, timeout)

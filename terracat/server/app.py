@@ -29,13 +29,23 @@ from werkzeug.wrappers import Request, Response
 
 from terracat.server import content
 from terracat.server.faults import Faults, Verdict
-from terracat.server.idp import IdentityProvider, OAuthError, login_page
+from terracat.server.idp import (
+    AuthorizationError,
+    IdentityProvider,
+    OAuthError,
+    device_page,
+    login_page,
+    message_page,
+    openid_configuration,
+)
 from terracat.server.intervals import parse_instant, parse_interval, parse_number
 from terracat.server.store import DOWNLOAD_PREFIX, FILE_KINDS, ProductIndex, Store
 
 __all__ = ["CatalogueApp", "Settings"]
 
 GEOJSON = "application/geo+json;charset=UTF-8"
+JSON = "application/json"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 5.1, for token answers
 BODY_CHUNK = 64 * 1024
 FEATURE_CACHE = 100_000  # serialised products kept; a page is then mostly a join of bytes
 TEXT_FILTERS = ("title", "tileId", "productType", "orbitDirection", "productGroupId", "platform")
@@ -51,6 +61,9 @@ SORTABLE = {
     "cloudCover": "cloud_cover",
     "title": "title",
 }
+IDP_ENDPOINTS = frozenset(  # the identity provider's routes: the "auth" route of fault plans
+    {"token", "login", "device_authorization", "device_verification", "openid_configuration"}
+)
 OPENSEARCH_NAMES = {
     "bbox": "geo:box",
     "geometry": "geo:geometry",
@@ -127,7 +140,8 @@ class CatalogueApp:
         self.requests: list[str] = []  # every request's path and query, for tests to inspect
         self.downloads: list[DownloadRequest] = []  # every download request, as it arrived
         self._feature_json = functools.lru_cache(maxsize=FEATURE_CACHE)(self._serialise_feature)
-        oidc = "/auth/realms/<realm>/protocol/openid-connect"
+        realm = "/auth/realms/<realm>"
+        oidc = f"{realm}/protocol/openid-connect"
         self.url_map = Map(
             [
                 Rule("/", endpoint="index"),
@@ -135,7 +149,10 @@ class CatalogueApp:
                 Rule("/products", endpoint="products"),
                 Rule("/download/<path:path>", endpoint="download", methods=["GET", "HEAD"]),
                 Rule(f"{oidc}/token", endpoint="token", methods=["POST"]),
-                Rule(f"{oidc}/auth", endpoint="login", methods=["GET"]),
+                Rule(f"{oidc}/auth", endpoint="login", methods=["GET", "POST"]),
+                Rule(f"{oidc}/auth/device", endpoint="device_authorization", methods=["POST"]),
+                Rule(f"{realm}/device", endpoint="device_verification", methods=["GET", "POST"]),
+                Rule(f"{realm}/.well-known/openid-configuration", endpoint="openid_configuration"),
             ],
             strict_slashes=False,
         )
@@ -146,7 +163,7 @@ class CatalogueApp:
         adapter = self.url_map.bind_to_environ(environ)
         try:
             endpoint, values = adapter.match()
-            route = "auth" if endpoint in ("token", "login") else str(endpoint)
+            route = "auth" if endpoint in IDP_ENDPOINTS else str(endpoint)
             verdict = self.faults.judge(route)
             if verdict.latency:
                 time.sleep(verdict.latency)
@@ -539,23 +556,117 @@ class CatalogueApp:
 
     # ---- identity provider -----------------------------------------------------------------
 
-    def _token(self, request: Request, verdict: Verdict, realm: str) -> Response:
+    def _issuer(self, request: Request) -> str:
+        return f"{request.host_url}auth/realms/{self.settings.realm}"
+
+    def _known_realm(self, realm: str, page: bool = False) -> Response | None:
+        """``None`` for this catalogue's realm, else Keycloak's 404 (as a page or as JSON)."""
+        if realm == self.settings.realm:
+            return None
+        if page:
+            return _html(message_page("We are sorry...", "Realm does not exist"), 404)
+        return Response(orjson.dumps({"error": "Realm does not exist"}), 404, mimetype=JSON)
+
+    @staticmethod
+    def _client_credentials(request: Request) -> tuple[dict[str, str], str | None, str | None]:
+        """The form without the client's credentials, and those (from the form or HTTP Basic)."""
         form = request.form.to_dict()
         client_id, client_secret = form.pop("client_id", None), form.pop("client_secret", None)
         if request.authorization is not None and request.authorization.type == "basic":
             client_id = request.authorization.username
             client_secret = request.authorization.password
+        return form, client_id, client_secret
+
+    def _token(self, request: Request, verdict: Verdict, realm: str) -> Response:
+        if (unknown := self._known_realm(realm)) is not None:
+            return unknown
+        form, client_id, client_secret = self._client_credentials(request)
         try:
             pair = self.idp.token(form, client_id, client_secret)
         except OAuthError as error:
-            body = {"error": error.error, "error_description": error.description}
-            return Response(orjson.dumps(body), error.status, mimetype="application/json")
-        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        return Response(orjson.dumps(pair.as_json()), 200, headers, mimetype="application/json")
+            return _oauth_error(error)
+        return Response(orjson.dumps(pair.as_json()), 200, NO_STORE, mimetype=JSON)
 
     def _login(self, request: Request, verdict: Verdict, realm: str) -> Response:
-        page = login_page(request.url, request.args.to_dict())
-        return Response(page, 200, mimetype="text/html")
+        """The authorization endpoint: the sign-in form (GET) and its submission (POST)."""
+        if (unknown := self._known_realm(realm, page=True)) is not None:
+            return unknown
+        source = request.form if request.method == "POST" else request.args
+        repeated = sorted(k for k, values in source.lists() if len(values) > 1)
+        if repeated:  # RFC 6749 3.1: a parameter given twice is ambiguous, so refused outright
+            return _html(
+                message_page("We are sorry...", f"Duplicated parameter: {repeated[0]}"), 400
+            )
+        params = source.to_dict()
+        try:
+            authorization = self.idp.authorization_request(params, own_origin=request.host_url)
+        except AuthorizationError as error:
+            if error.redirect is not None:
+                return Response("", 302, {"Location": error.redirect, **NO_STORE})
+            return _html(message_page("We are sorry...", error.description), 400)
+        carried = {k: v for k, v in params.items() if k not in ("username", "password")}
+        if request.method != "POST":  # GET, or HEAD
+            return _html(login_page(request.base_url, carried))
+        code = self.idp.sign_in(
+            authorization, params.get("username", ""), params.get("password", "")
+        )
+        if code is None:
+            page = login_page(request.base_url, carried, error="Invalid username or password.")
+            return _html(page)
+        location = authorization.redirect_to(code=code, state=authorization.state)
+        return Response("", 302, {"Location": location, **NO_STORE})
+
+    def _device_authorization(self, request: Request, verdict: Verdict, realm: str) -> Response:
+        """RFC 8628 3.1: a device code, the code its user enters, and where to enter it."""
+        if (unknown := self._known_realm(realm)) is not None:
+            return unknown
+        form, client_id, client_secret = self._client_credentials(request)
+        try:
+            grant = self.idp.start_device(client_id, client_secret, form.get("scope", ""))
+        except OAuthError as error:
+            return _oauth_error(error)
+        body = grant.as_json(f"{self._issuer(request)}/device")
+        return Response(orjson.dumps(body), 200, NO_STORE, mimetype=JSON)
+
+    def _device_verification(self, request: Request, verdict: Verdict, realm: str) -> Response:
+        """Where a person enters a device's user code, signs in and approves or denies it."""
+        if (unknown := self._known_realm(realm, page=True)) is not None:
+            return unknown
+        if request.method != "POST":  # GET, or HEAD
+            return _html(device_page(request.base_url, request.args.get("user_code", "")))
+        form = request.form
+        user_code, approve = form.get("user_code", ""), "deny" not in form
+        try:
+            signed_in = self.idp.decide_device(
+                user_code, form.get("username", ""), form.get("password", ""), approve=approve
+            )
+        except AuthorizationError as error:
+            return _html(device_page(request.base_url, user_code, error=error.description), 400)
+        if not signed_in:
+            page = device_page(request.base_url, user_code, error="Invalid username or password.")
+            return _html(page)
+        if approve:
+            page = message_page("Device Login Successful", "You may now return to your device.")
+        else:
+            page = message_page("Access denied", "The device was not signed in.")
+        return _html(page)
+
+    def _openid_configuration(self, request: Request, verdict: Verdict, realm: str) -> Response:
+        if (unknown := self._known_realm(realm)) is not None:
+            return unknown
+        body = openid_configuration(self._issuer(request))
+        return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2), mimetype=JSON)
+
+
+def _oauth_error(error: OAuthError) -> Response:
+    body = {"error": error.error, "error_description": error.description}
+    return Response(orjson.dumps(body), error.status, NO_STORE, mimetype=JSON)
+
+
+def _html(page: str, status: int = 200) -> Response:
+    # sign-in pages are neither cached nor framed (clickjacking)
+    headers = {**NO_STORE, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+    return Response(page, status, headers, mimetype="text/html")
 
 
 def _cut_stream(payload: bytes, fraction: float, sock: socket.socket | None) -> Iterator[bytes]:
