@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,3 +40,27 @@ def faults(local_catalogue: LocalCatalogue) -> Iterator[Faults]:
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_any_log_line(local_catalogue: LocalCatalogue) -> Iterator[None]:
+    """Every log line of the whole run, at every level, is checked for the tokens issued."""
+    collector, root = _Collector(), logging.getLogger()
+    level = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(collector)
+    root.setLevel(level)
+    tokens = local_catalogue.idp.issued_tokens()
+    leaked = [line for line in collector.messages for token in tokens if token in line]
+    assert not leaked, leaked[:3]

@@ -218,7 +218,7 @@ def test_code_is_single_use_and_its_replay_revokes_the_tokens_it_gave(local_cata
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     # RFC 6749 4.1.2: the tokens of a replayed code are revoked
     assert (
-        _protected_download(http, local_catalogue, first.json()["access_token"]).status_code == 302
+        _protected_download(http, local_catalogue, first.json()["access_token"]).status_code == 401
     )
 
 

@@ -451,3 +451,15 @@ def test_total_jitter_makes_totals_disagree_between_pages(local_catalogue, http,
         for _ in range(10)
     }
     assert len(totals) > 1
+
+
+def test_protected_download_with_a_stale_token_is_401(local_catalogue, http):
+    path, _ = _first_file(local_catalogue, TOC)
+    response = http.get(
+        f"{local_catalogue.url}{path[1:]}",
+        headers={"Authorization": "Bearer not-a-token"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]

@@ -494,7 +494,12 @@ class CatalogueApp:
         entry = self.store.files.get(DOWNLOAD_PREFIX + path)
         if entry is None:
             raise NotFound()
-        if entry.protected and self.idp.user_of(request.headers.get("Authorization")) is None:
+        authorization = request.headers.get("Authorization")
+        if entry.protected and authorization and self.idp.user_of(authorization) is None:
+            # a token that is no longer (or never was) valid: 401, as Keycloak-protected data does
+            challenge = 'Bearer realm="terrascope", error="invalid_token"'
+            return Response("", 401, {"WWW-Authenticate": challenge})
+        if entry.protected and not authorization:
             login = (
                 f"{request.host_url}auth/realms/{self.settings.realm}/protocol/openid-connect/auth?"
                 + urlencode(
