@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import click
+import geopandas
 
 import terracat
 from terracat.server import LocalCatalogue
@@ -19,6 +20,40 @@ BRUSSELS_AREA = [4.1, 50.0, 5.5, 51.0]
 
 def _step(text: str) -> None:
     click.secho(f"\n> {text}", bold=True)
+
+
+def _maps(df: geopandas.GeoDataFrame, out: Path) -> None:
+    """The footprints coloured by cloud cover: interactive HTML, and a PNG that needs no network."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    from matplotlib import pyplot
+
+    html_map = out / "footprints.html"
+    df.terracat.explore("cloudCover").save(html_map)
+    # footprints of one tile overlap exactly: a tile map of clear acquisitions says more
+    tiles = df.assign(clear=df["cloudCover"] < 10).dissolve(by="tileId", aggfunc={"clear": "sum"})
+    figure, axes = pyplot.subplots(figsize=(8, 7))
+    tiles.plot(
+        ax=axes,
+        column="clear",
+        cmap="YlGn",
+        alpha=0.6,
+        edgecolor="black",
+        linewidth=0.5,
+        legend=True,
+        legend_kwds={"label": "clear acquisitions (cloud cover < 10%)"},
+    )
+    for tile, row in tiles.iterrows():
+        point = row.geometry.representative_point()
+        axes.annotate(f"{tile}\n{row['clear']}", (point.x, point.y), ha="center", fontsize=9)
+    axes.set_title(f"{len(df)} products on {len(tiles)} tiles")
+    axes.set_xlabel("longitude")
+    axes.set_ylabel("latitude")
+    png_map = out / "footprints.png"
+    figure.savefig(png_map, dpi=100, bbox_inches="tight")
+    pyplot.close(figure)
+    click.echo(f"  {html_map} (interactive) and {png_map}")
 
 
 def run_demo(out_dir: Path | None = None) -> None:
@@ -63,6 +98,12 @@ def run_demo(out_dir: Path | None = None) -> None:
         report = back.head(3).terracat.download(target, file_types="data,previews")
         counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
         click.echo(f"  {len(report)} files, {report['bytes'].sum() / 1024:.0f} KiB: {counts}")
+
+        _step("df.terracat.explore('cloudCover'), and the same map as a picture")
+        try:
+            _maps(df, out)
+        except ImportError as missing:
+            click.echo(f"  skipped: {missing}")
 
         _step("for product in back.terracat.products(): ...")
         for product in list(back.terracat.products())[:3]:

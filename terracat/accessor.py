@@ -15,6 +15,7 @@ import pandas as pd
 
 from terracat.client import Catalogue, Product, catalogue_for, file_kinds, product_from_row, rows
 from terracat.download import file_tasks
+from terracat.frame import FILE_COLUMNS
 
 __all__ = ["TerracatAccessor"]
 
@@ -128,3 +129,32 @@ class TerracatAccessor:
             raise_on_failure=raise_on_failure,
             link=link,
         )
+
+    def explore(self, column: str | None = "cloudCover", **kwargs: Any) -> Any:
+        """An interactive map of the footprints, coloured by ``column`` (needs the ``explore`` extra).
+
+        The file lists and raw properties are left out of the map's tooltips; other keyword
+        arguments go to :meth:`geopandas.GeoDataFrame.explore`.
+
+        Examples
+        --------
+        >>> df.terracat.explore("cloudCover")  # doctest: +SKIP
+        """
+        try:
+            import folium  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "df.terracat.explore() draws with folium: pip install 'terracat[explore]'"
+            ) from None
+        shown = self._frame.drop(
+            columns=[c for c in (*FILE_COLUMNS, "properties") if c in self._frame.columns]
+        )
+        if column is not None and column not in shown.columns:
+            raise KeyError(
+                f"no column {column!r} to colour by; choose one of {list(shown.columns)}"
+            )
+        tooltip = [c for c in ("title", "beginningDateTime", column) if c in shown.columns]
+        kwargs.setdefault("tooltip", tooltip)
+        if column is not None:
+            kwargs.setdefault("cmap", "viridis_r" if column == "cloudCover" else "viridis")
+        return shown.explore(column=column, **kwargs)

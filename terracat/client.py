@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import html
 import json
 import logging
 import os
@@ -201,6 +202,31 @@ class Product:
 
     def __repr__(self) -> str:
         return f"Product({self.id!r}, beginningDateTime={self.beginningDateTime!r}, files={len(self.files())})"
+
+    def _repr_html_(self) -> str:
+        """A card for notebooks: the main fields, the files, and a quicklook when one is a picture."""
+        rows = [
+            ("title", self.title),
+            ("acquired", f"{self.beginningDateTime} to {self.endingDateTime}"),
+            *(
+                (key, self.properties.get("productInformation", {}).get(key))
+                for key in ("productType", "cloudCover")
+                if key in self.properties.get("productInformation", {})
+            ),
+            *((kind, f"{len(getattr(self, kind))} file(s)") for kind in FILE_COLUMNS),
+        ]
+        table = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        picture = next(
+            (f for f in self.previews if (f.type or "").lower() in ("image/png", "image/jpeg")),
+            None,
+        )
+        image = (
+            f'<img src="{html.escape(picture.href)}" style="max-width:256px">' if picture else ""
+        )
+        return f"<div><strong>{html.escape(self.id)}</strong><table>{table}</table>{image}</div>"
 
     def files(self, file_types: ProductFileType = ProductFileType.ALL) -> list[ProductFile]:
         """The product's files of the given types, data first."""

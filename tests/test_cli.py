@@ -65,7 +65,11 @@ def test_demo_runs_offline_end_to_end():
     result = subprocess.run([TERRACAT, "demo"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2" in result.stdout
-    assert "done in" in result.stdout
+    out = Path(result.stdout.strip().rsplit("outputs in ", 1)[1])
+    assert (out / "footprints.png").stat().st_size > 10_000
+    assert "<html" in (out / "footprints.html").read_text()[:500].lower()
+    assert terracat.read_parquet(out / "clear.parquet")["cloudCover"].lt(10).all()
+    assert "downloaded" in result.stdout
 
 
 def _run(
