@@ -324,6 +324,8 @@ class CatalogueApp:
         # features are spliced in as the JSON they were serialised to once (see _feature_json)
         head = orjson.dumps(body)
         payload = b"".join((head[:-1], b',"features":[', b",".join(features), b"]}"))
+        if verdict.garble is not None:
+            return _garbled(payload, verdict.garble)
         if verdict.cut_after is not None:  # the page's connection dies part way through
             cut = _cut_stream(payload, verdict.cut_after, request.environ.get("werkzeug.socket"))
             headers = {"Content-Length": str(len(payload))}
@@ -672,6 +674,20 @@ def _html(page: str, status: int = 200) -> Response:
     # sign-in pages are neither cached nor framed (clickjacking)
     headers = {**NO_STORE, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
     return Response(page, status, headers, mimetype="text/html")
+
+
+def _garbled(payload: bytes, kind: str) -> Response:
+    """A 200 answer whose body is broken in one of the ways real services break them."""
+    if kind == "html":
+        page = "<html><body><h1>Service temporarily unavailable</h1></body></html>"
+        return Response(page, 200, mimetype="text/html")
+    if kind == "truncated":
+        return Response(payload[: len(payload) // 2], 200, mimetype=GEOJSON)
+    page = orjson.loads(payload)
+    page["totalResults"] = "many"
+    for feature in page["features"]:
+        feature.pop("id", None)
+    return Response(orjson.dumps(page), 200, mimetype=GEOJSON)
 
 
 def _cut_stream(payload: bytes, fraction: float, sock: socket.socket | None) -> Iterator[bytes]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 __all__ = ["FaultPlan", "Faults", "Verdict"]
 
 ROUTES = frozenset({"collections", "products", "download", "auth"})
+GARBLES = ("html", "truncated", "mangled")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class FaultPlan:
     cut_rate, cut_burst, cut_fraction :
         a fraction of download bodies (or the next ``cut_burst`` ones) whose connection is closed
         after ``cut_fraction`` of the body
+    garble_rate, garble_burst, garble_kind :
+        a fraction of pages (or the next ``garble_burst`` ones) answered ``200`` with a broken body:
+        ``html`` (a proxy's error page), ``truncated`` (half the JSON, consistently framed),
+        ``mangled`` (valid JSON of the wrong shape: features without ids, a text total), or ``any``
     total_jitter :
         ``totalResults`` of each page shifted by up to this many (a catalogue being ingested into)
     routes :
@@ -51,6 +56,9 @@ class FaultPlan:
     cut_rate: float = 0.0
     cut_burst: int = 0
     cut_fraction: float = 0.5
+    garble_rate: float = 0.0
+    garble_burst: int = 0
+    garble_kind: str = "any"
     total_jitter: int = 0
     routes: frozenset[str] = field(default=ROUTES)
     seed: int = 0
@@ -60,7 +68,11 @@ class FaultPlan:
             raise ValueError(
                 f"retry_after must be whole seconds (HTTP's delay-seconds), got {self.retry_after!r}"
             )
-        for name in ("error_rate", "throttle_rate", "cut_rate", "cut_fraction"):
+        if self.garble_kind not in (*GARBLES, "any"):
+            raise ValueError(
+                f"garble_kind must be one of {[*GARBLES, 'any']}, got {self.garble_kind!r}"
+            )
+        for name in ("error_rate", "throttle_rate", "cut_rate", "cut_fraction", "garble_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within 0 and 1, got {value!r}")
@@ -80,6 +92,7 @@ class Verdict:
     latency: float = 0.0
     bandwidth: float | None = None
     total_shift: int = 0
+    garble: str | None = None  # how to break a page's body (see FaultPlan.garble_kind)
 
 
 class Faults:
@@ -95,7 +108,8 @@ class Faults:
         self._error_burst = plan.error_burst
         self._throttle_burst = plan.throttle_burst
         self._cut_burst = plan.cut_burst
-        self.injected: dict[str, int] = {"error": 0, "throttle": 0, "cut": 0}
+        self._garble_burst = plan.garble_burst
+        self.injected: dict[str, int] = {"error": 0, "throttle": 0, "cut": 0, "garble": 0}
 
     def set(self, plan: FaultPlan | None = None, **changes: object) -> FaultPlan:
         """Replace the plan (and reset its counters); keyword arguments change single knobs."""
@@ -113,7 +127,7 @@ class Faults:
             plan = self.plan
             if route not in plan.routes:
                 return Verdict()
-            status = retry_after = cut_after = None
+            status = retry_after = cut_after = garble = None
             if self._error_burst > 0 or self._random.random() < plan.error_rate:
                 self._error_burst = max(0, self._error_burst - 1)
                 status = plan.error_status
@@ -126,12 +140,21 @@ class Faults:
                 self._cut_burst = max(0, self._cut_burst - 1)
                 cut_after = plan.cut_fraction
                 self.injected["cut"] += 1
+            elif route in ("products", "collections") and (
+                self._garble_burst > 0 or self._random.random() < plan.garble_rate
+            ):
+                self._garble_burst = max(0, self._garble_burst - 1)
+                kind = plan.garble_kind
+                garble = self._random.choice(GARBLES) if kind == "any" else kind
+                self.injected["garble"] += 1
             shift = (
                 self._random.randint(-plan.total_jitter, plan.total_jitter)
                 if plan.total_jitter
                 else 0
             )
-            return Verdict(status, retry_after, cut_after, plan.latency, plan.bandwidth, shift)
+            return Verdict(
+                status, retry_after, cut_after, plan.latency, plan.bandwidth, shift, garble
+            )
 
 
 KNOBS = tuple(f.name for f in fields(FaultPlan))
