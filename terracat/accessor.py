@@ -1,4 +1,4 @@
-"""The ``.terracat`` accessor on product frames: a thin door to views (and, later, downloads).
+"""The ``.terracat`` accessor on product frames: a thin door to views, file listings, downloads and maps.
 
 Registered on import of :mod:`terracat`. It validates the frame, keeps no state (pandas caches
 the accessor on the frame) and delegates to module functions.
@@ -110,7 +110,7 @@ class TerracatAccessor:
         -------
         pandas.DataFrame
             one row per file: product, kind, href, path, bytes, status (downloaded, resumed,
-            skipped, failed, cancelled), error, seconds
+            skipped, failed), error, seconds
 
         Examples
         --------
@@ -121,7 +121,7 @@ class TerracatAccessor:
         if catalogue is None:
             catalogue = catalogue_for(self._frame.attrs.get("terracat", {}).get("catalogue"))
         tasks = file_tasks(self._links(kinds), Path(path), kinds)
-        return catalogue.download_tasks(
+        return catalogue._download_tasks(
             tasks,
             workers=workers,
             progress=progress,

@@ -661,7 +661,7 @@ class Catalogue:
             self._downloads.auth = self._auth
         return self._downloads
 
-    def download_tasks(
+    def _download_tasks(
         self,
         tasks: list[FileTask],
         *,
@@ -723,7 +723,7 @@ class Catalogue:
                     break
                 if answer in ("n", "no"):
                     return None
-        return self.download_tasks(tasks, raise_on_failure=raise_on_failure)
+        return self._download_tasks(tasks, raise_on_failure=raise_on_failure)
 
     def download_product(
         self,
@@ -737,7 +737,7 @@ class Catalogue:
         tasks = file_tasks(
             [(product.id, {k: _links(getattr(product, k)) for k in kinds})], Path(path), kinds
         )
-        return self.download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
+        return self._download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
 
     def download_file(
         self, product_file: ProductFile, path: str | os.PathLike[str]
@@ -746,7 +746,7 @@ class Catalogue:
         tasks = file_tasks(
             [("", {"data": _links([product_file])})], Path(path), ["data"], flat=True
         )
-        return self.download_tasks(tasks, progress=False)
+        return self._download_tasks(tasks, progress=False)
 
     def get_product_count(self, collection: str, **kwargs: Any) -> int:
         """Get the count of products matching the query (a single ``count=0`` request)."""

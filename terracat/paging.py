@@ -24,7 +24,7 @@ from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.frame import Page, decode_page
 from terracat.query import format_datetime, parse_datetime
 
-__all__ = ["PageFetcher", "Pages"]
+__all__ = ["PageFetcher", "Pages", "Window", "depth_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,30 @@ class _Unanswered:
         raise ValueError("no body")
 
 
-def _depth(page: Page, page_size: int) -> int | None:
+@dataclass(frozen=True)
+class Window:
+    """A slice of a query's time range: its query, its count, and the products it owns."""
+
+    query: dict[str, str]
+    total: int
+    low: dt.datetime | None  # None: from the beginning of time (the first window)
+    high: dt.datetime | None  # None: to the end of time (the last window)
+
+    def owns(self, begin: Any) -> Any:
+        """Which products (by acquisition start, a datetime Series) this window owns.
+
+        Windows overlap at their bounds; ownership by start instant, half-open, gives every
+        product to exactly one window.
+        """
+        owned = begin.notna() if self.low is not None else begin.notna() | begin.isna()
+        if self.low is not None:
+            owned &= begin >= self.low
+        if self.high is not None:
+            owned &= begin < self.high
+        return owned
+
+
+def depth_of(page: Page, page_size: int) -> int | None:
     """The deepest result the catalogue lets a client page to, read from the ``last`` link."""
     last = page.properties.links.last
     if len(last) != 1 or "href" not in last[0]:
@@ -151,7 +174,7 @@ class Pages:
     def _check_depth(self, first: Page) -> int:
         total = first.totalResults or 0
         wanted = total if self.limit is None else min(self.limit, total)
-        depth = _depth(first, self.page_size)
+        depth = depth_of(first, self.page_size)
         if depth is not None and wanted > depth:
             raise TooManyResultsException(
                 f"Too many results: {total} found, and the catalogue pages through {depth} at most. "
@@ -207,7 +230,7 @@ class Pages:
             pages.append(page)
             prepared.append(prepare(page.features))
         received = sum(len(page.features) for page in pages)
-        extra = self._beyond(pages, received, _depth(first, self.page_size))
+        extra = self._beyond(pages, received, depth_of(first, self.page_size))
         if extra:
             prepared.append(prepare(extra))
         return prepared
@@ -244,12 +267,12 @@ class Pages:
     # ---- deep results in time windows ----------------------------------------------------------
 
     def _collect_windows(self, first: Page, prepare: Callable[[Sequence[Any]], T]) -> list[T]:
-        depth = _depth(first, self.page_size) or self.page_size
-        windows = self._windows(depth)
+        depth = depth_of(first, self.page_size) or self.page_size
+        windows = self.windows(depth)
         jobs = [
-            (window, start)
-            for window, total in windows
-            for start in range(1, min(total, depth) + 1, self.page_size)
+            (window.query, start)
+            for window in windows
+            for start in range(1, min(window.total, depth) + 1, self.page_size)
         ]
         logger.info("split into %d time windows, %d pages", len(windows), len(jobs))
         return [
@@ -257,12 +280,13 @@ class Pages:
             for page in self._map(lambda job: self._page(job[1], job[0]), jobs)
         ]
 
-    def _windows(self, depth: int) -> list[tuple[dict[str, str], int]]:
-        """Time windows covering the query's interval, each holding at most ``depth`` products.
+    def windows(self, most: int) -> list[Window]:
+        """Time windows covering the query's interval, each holding at most ``most`` products.
 
-        The outer bounds are sent exactly as the user gave them; inner bounds are instants. With
-        the catalogue's overlap semantics, a product lies in at least one window (and those on a
-        boundary in two: duplicates are dropped by id).
+        Found by halving the interval where a ``count=0`` request says it holds too many. The
+        outer bounds are sent exactly as the user gave them; inner bounds are instants. With the
+        catalogue's overlap semantics, a product lies in at least one window (those on a boundary
+        in two); it *belongs* to the one its acquisition begins in (:meth:`Window.owns`).
         """
         start_text, end_text = self.params.get("start"), self.params.get("end")
         low = parse_datetime(start_text, "start") if start_text else EPOCH
@@ -273,7 +297,7 @@ class Pages:
             else dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         )
         level = [(low, high, start_text, end_text)]
-        done: list[tuple[dt.datetime, dict[str, str], int]] = []
+        done: list[tuple[dt.datetime, dt.datetime, dict[str, str], int]] = []
         while level:
             queries = [self._window_query(s_text, e_text) for _, _, s_text, e_text in level]
             counts = list(
@@ -281,12 +305,12 @@ class Pages:
             )
             following = []
             for (lo, hi, s_text, e_text), query, total in zip(level, queries, counts, strict=True):
-                if total <= depth:
+                if total <= most:
                     if total:
-                        done.append((lo, query, total))
+                        done.append((lo, hi, query, total))
                 elif hi - lo <= SMALLEST_WINDOW:
                     raise TooManyResultsException(
-                        f"More than {depth} products between {s_text} and {e_text}: "
+                        f"More than {most} products between {s_text} and {e_text}: "
                         "the catalogue cannot page through them even one second at a time"
                     )
                 else:
@@ -299,7 +323,11 @@ class Pages:
                     ]
             level = following
         done.sort(key=lambda item: item[0])
-        return [(query, total) for _, query, total in done]
+        last = len(done) - 1
+        return [
+            Window(query, total, None if i == 0 else lo, None if i == last else hi)
+            for i, (lo, hi, query, total) in enumerate(done)
+        ]
 
     def _window_query(self, start: str | None, end: str | None) -> dict[str, str]:
         query = {k: v for k, v in self.params.items() if k not in ("start", "end")}

@@ -4,7 +4,7 @@ It is the test bed of every client behaviour, the engine of the offline demo and
 a GeoParquet export as a catalogue. Start it in-process (tests, demo, benchmarks)::
 
     with LocalCatalogue() as local:
-        terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", catalogue=local.catalogue())
+        terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", catalogue=terracat.Catalogue(local.config()))
 
 or from a shell with ``terracat serve --demo``.
 """

@@ -1,0 +1,212 @@
+"""Searches and downloads too large for one process, on Dask (``pip install 'terracat[dask]'``).
+
+A partitioned search is a ``dask_geopandas.GeoDataFrame`` whose partitions are time windows,
+sized by ``count=0`` requests so that each holds at most ``partition_size`` products and stays
+within the catalogue's paging depth; each partition is fetched by a worker with the ordinary
+search. Windows overlap at their bounds, so each partition keeps only the products whose
+acquisition begins in its window: the union has every product of the plain search exactly once.
+A distributed download spreads a product frame's rows over the workers, each running the
+ordinary downloader (partial files, resume, checks) into the shared target directory.
+
+>>> import terracat.dask
+>>> ddf = terracat.dask.search("urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1", start="2020-01-01")  # doctest: +SKIP
+>>> terracat.dask.to_parquet(ddf, "s1/")  # a partitioned GeoParquet dataset  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import geopandas
+import pandas as pd
+
+from terracat import query
+from terracat.client import Catalogue
+from terracat.config import CatalogueConfig
+from terracat.exceptions import ParameterParserException, ProductDownloadException
+from terracat.frame import features_frame, frame_from_pages, parse_features
+from terracat.paging import PageFetcher, Pages, Window, depth_of
+
+__all__ = ["download", "search", "to_parquet"]
+
+PARTITION_SIZE = 10_000
+"""The most products a partition holds by default (and never more than the paging depth)."""
+
+
+def _dask() -> Any:
+    try:
+        import dask
+        import dask.dataframe
+        import dask_geopandas  # noqa: F401 - registers GeoDataFrame partitions with dask
+    except ImportError:
+        raise ImportError(
+            "terracat.dask needs dask-geopandas: pip install 'terracat[dask]'"
+        ) from None
+    return dask
+
+
+def _pages(config: CatalogueConfig, params: dict[str, str]) -> Pages:
+    catalogue = Catalogue(config)
+    fetch = PageFetcher(
+        catalogue._session, config.catalogue_url + "products", config.search_timeout, config.retries
+    )
+    return Pages(
+        fetch, dict(params), page_size=config.page_size, limit=None, workers=config.search_workers
+    )
+
+
+def _conform(frame: geopandas.GeoDataFrame, meta: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
+    """A partition with exactly the columns and dtypes of ``meta`` (missing ones as nulls)."""
+    columns = {}
+    for name, dtype in meta.dtypes.items():
+        if name in frame.columns:
+            columns[name] = frame[name].astype(dtype) if frame[name].dtype != dtype else frame[name]
+        else:
+            columns[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
+    return geopandas.GeoDataFrame(columns, geometry=meta.geometry.name, crs=meta.crs)
+
+
+def _fetch_window(
+    config: CatalogueConfig, window: Window, meta: geopandas.GeoDataFrame
+) -> geopandas.GeoDataFrame:
+    """One partition: the window's products, those it owns, in the plain search's columns."""
+    pages = _pages(config, window.query)
+    frame = frame_from_pages(pages.collect(parse_features))
+    begin = (
+        frame["beginningDateTime"]
+        if "beginningDateTime" in frame.columns
+        else pd.Series(pd.NaT, index=frame.index)
+    )
+    owned = frame[window.owns(begin).to_numpy()].reset_index(drop=True)
+    return _conform(owned, meta)
+
+
+def search(
+    collection: str,
+    *,
+    catalogue: Catalogue | None = None,
+    partition_size: int = PARTITION_SIZE,
+    **kwargs: Any,
+) -> Any:
+    """A lazy, partitioned search: a ``dask_geopandas.GeoDataFrame``, one time window per partition.
+
+    Parameters are those of :func:`terracat.search` (``limit`` and ``split`` excepted: every
+    product is fetched, in windows). Counting the windows happens now; fetching them happens on
+    ``compute()`` / ``to_parquet()``, on whatever scheduler is active (a ``dask.distributed``
+    client, or the default threads).
+    """
+    dask = _dask()
+    if "limit" in kwargs or "split" in kwargs:
+        raise ParameterParserException(
+            "terracat.dask.search fetches every product: limit and split do not apply"
+        )
+    if (
+        isinstance(partition_size, bool)
+        or not isinstance(partition_size, int)
+        or partition_size < 1
+    ):
+        raise ParameterParserException(
+            f"partition_size must be a positive whole number, got {partition_size!r}"
+        )
+    import terracat
+
+    catalogue = terracat._catalogue(catalogue)
+    config = catalogue.config
+    params = query.product_query(collection, **kwargs)
+    pages = _pages(config, params)
+    first = pages.fetch({**params, "startIndex": 1, "count": config.page_size})
+    meta = features_frame(first.features).iloc[:0]
+    depth = depth_of(first, config.page_size) or math.inf
+    windows = pages.windows(int(min(partition_size, depth)))
+    if not windows:
+        with dask.config.set({"dataframe.convert-string": False}):
+            return dask.dataframe.from_pandas(meta, npartitions=1)
+    parts = [dask.delayed(_fetch_window)(config, window, meta) for window in windows]
+    # dask would turn object columns into strings: the file lists must stay lists of dicts
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dask.dataframe.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def _write_partition(partition: geopandas.GeoDataFrame, path: str) -> int:
+    partition.to_parquet(path)
+    return len(partition)
+
+
+def to_parquet(frame: Any, path: str | os.PathLike[str]) -> int:
+    """Write a partitioned search as a GeoParquet dataset: one file per partition in ``path``.
+
+    Each partition is written by its worker with geopandas, so every file is plain GeoParquet
+    and the directory reads back with :func:`terracat.read_parquet` or
+    ``dask_geopandas.read_parquet``. (``frame.to_parquet`` itself cannot: dask infers the schema
+    from placeholder values, which the file-list columns do not accept.) Returns the rows written.
+    """
+    dask = _dask()
+    directory = os.fspath(path)
+    os.makedirs(directory, exist_ok=True)
+    writes = [
+        dask.delayed(_write_partition)(part, os.path.join(directory, f"part.{number:05d}.parquet"))
+        for number, part in enumerate(frame.to_delayed())
+    ]
+    return int(sum(dask.compute(*writes)))
+
+
+def _download_rows(
+    rows: pd.DataFrame, config: CatalogueConfig, path: str, options: dict[str, Any]
+) -> pd.DataFrame:
+    rows = geopandas.GeoDataFrame(rows, geometry="geometry") if "geometry" in rows.columns else rows
+    return rows.terracat.download(
+        path, catalogue=Catalogue(config), progress=False, raise_on_failure=False, **options
+    )
+
+
+def download(
+    frame: Any,
+    path: str | os.PathLike[str],
+    file_types: Any = "data",
+    *,
+    catalogue: Catalogue | None = None,
+    partitions: int | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    raise_on_failure: bool = True,
+) -> pd.DataFrame:
+    """Download a (dask or pandas) product frame's files on the Dask workers; one combined report.
+
+    ``path`` must be visible to every worker (a shared or local file system). Each worker runs
+    the ordinary downloader on its rows, ``workers`` files at once.
+    """
+    dask = _dask()
+    from terracat.client import catalogue_for, file_kinds
+
+    file_kinds(file_types)  # refuse a bad value before anything is scheduled
+    if catalogue is None:
+        attrs = getattr(frame, "attrs", {}) or {}
+        catalogue = catalogue_for(attrs.get("terracat", {}).get("catalogue"))
+    options = {"file_types": file_types, "workers": workers, "overwrite": overwrite}
+    target = os.fspath(path)
+    if isinstance(frame, pd.DataFrame):
+        count = partitions or max(1, min(len(frame), 64))
+        chunks = [frame.iloc[i::count] for i in range(count) if len(frame.iloc[i::count])]
+        tasks = [
+            dask.delayed(_download_rows)(chunk, catalogue.config, target, options)
+            for chunk in chunks
+        ]
+        reports = list(dask.compute(*tasks))
+    else:
+        reports = list(
+            dask.compute(
+                *[
+                    dask.delayed(_download_rows)(part, catalogue.config, target, options)
+                    for part in frame.to_delayed()
+                ]
+            )
+        )
+    report = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame()
+    failed = report[report["status"] == "failed"] if len(report) else report
+    if raise_on_failure and len(failed):
+        raise ProductDownloadException(
+            f"{len(failed)} of {len(report)} files failed, the first: {failed['error'].iloc[0]}"
+        )
+    return report

@@ -1,0 +1,115 @@
+"""Partitioned search and distributed download, on a real dask.distributed cluster of processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dask_geopandas
+import pytest
+from distributed import Client, LocalCluster
+
+import terracat
+import terracat.dask
+from terracat import Catalogue, ParameterParserException, ProductDownloadException
+from terracat.server import LocalCatalogue, Settings
+from terracat.server.content import read
+
+S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
+TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
+
+
+@pytest.fixture(scope="module")
+def shallow() -> Iterator[LocalCatalogue]:
+    """A catalogue that pages 1,000 results deep: the plain search of TOC needs windows."""
+    with LocalCatalogue(settings=Settings(max_depth=1000)) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected
+
+
+def test_partitioned_search_equals_the_plain_one_on_a_cluster(shallow, client):
+    catalogue = Catalogue(shallow.config())
+    ddf = terracat.dask.search(TOC, catalogue=catalogue, partition_size=700)
+    assert isinstance(ddf, dask_geopandas.GeoDataFrame)
+    assert ddf.npartitions >= 4400 // 700
+    sizes = ddf.map_partitions(len).compute()
+    assert sizes.max() <= 700
+    frame = ddf.compute()
+    plain = catalogue.search(TOC, split=True)
+    assert frame["id"].is_unique and len(frame) == len(plain) == len(
+        shallow.store.collections[TOC].products
+    )
+    assert set(frame["id"]) == set(plain["id"])
+    assert list(frame.columns) == list(plain.columns)
+    assert (frame.dtypes == plain.dtypes).all()
+
+
+def test_partitioned_search_with_filters_and_the_default_scheduler(shallow):
+    catalogue = Catalogue(shallow.config())
+    query = {"start": "2021-03-01", "end": "2021-09-30", "bbox": [4.0, 50.5, 4.5, 51.0]}
+    frame = terracat.dask.search(S1, catalogue=catalogue, partition_size=50, **query).compute()
+    assert set(frame["id"]) == set(catalogue.search(S1, **query)["id"])
+    assert frame["id"].is_unique
+
+
+def test_a_partitioned_search_writes_a_geoparquet_dataset(shallow, client, tmp_path):
+    catalogue = Catalogue(shallow.config())
+    ddf = terracat.dask.search(S1, catalogue=catalogue, partition_size=300)
+    assert terracat.dask.to_parquet(ddf, tmp_path / "s1") == len(
+        shallow.store.collections[S1].products
+    )
+    assert len(list((tmp_path / "s1").glob("*.parquet"))) == ddf.npartitions
+    back = terracat.read_parquet(tmp_path / "s1")
+    assert set(back["id"]) == {f["id"] for f in shallow.store.collections[S1].products}
+    assert back["data"].iloc[0][0]["href"].startswith(shallow.url)
+    assert len(dask_geopandas.read_parquet(tmp_path / "s1").compute()) == len(back)
+
+
+def test_a_distributed_download_is_byte_exact_with_one_report(shallow, client, tmp_path):
+    catalogue = Catalogue(shallow.config())
+    frame = catalogue.search(S1, limit=12)
+    report = terracat.dask.download(
+        frame, tmp_path, "data,previews", catalogue=catalogue, partitions=4
+    )
+    assert len(report) == sum(
+        len(d) + len(p) for d, p in zip(frame["data"], frame["previews"], strict=True)
+    )
+    assert set(report["status"]) == {"downloaded"}
+    for row in report.itertuples():
+        path = "/" + row.href.split("/", 3)[3]
+        with open(row.path, "rb") as handle:
+            assert handle.read() == read(path, 0, shallow.store.files[path].length)
+    again = terracat.dask.download(
+        terracat.dask.search(S1, catalogue=catalogue, partition_size=300).partitions[0],
+        tmp_path / "b",
+        catalogue=catalogue,
+    )
+    assert (again["status"] == "downloaded").all()
+
+
+def test_a_distributed_download_raises_after_reporting_failures(shallow, client, tmp_path):
+    catalogue = Catalogue(shallow.config())
+    protected = catalogue.search(TOC, limit=2)
+    with pytest.raises(ProductDownloadException, match="failed"):
+        terracat.dask.download(protected, tmp_path, catalogue=catalogue)
+    report = terracat.dask.download(
+        protected, tmp_path, catalogue=catalogue, raise_on_failure=False
+    )
+    assert (report["status"] == "failed").all()
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"partition_size": 0}, {"limit": 5}, {"split": True}, {"bbox": [1, 2, 3]}]
+)
+def test_bad_arguments_are_refused(shallow, arguments):
+    with pytest.raises(ParameterParserException):
+        terracat.dask.search(S1, catalogue=Catalogue(shallow.config()), **arguments)
