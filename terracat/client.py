@@ -33,10 +33,9 @@ from terracat.download import FileTask, Transport, download, file_tasks, human_s
 from terracat.exceptions import ParameterParserException
 from terracat.frame import (
     FILE_COLUMNS,
+    FrameBuilder,
     as_naive_utc,
     features_frame,
-    frame_from_pages,
-    parse_features,
 )
 from terracat.paging import PageFetcher, Pages
 
@@ -489,7 +488,9 @@ class Catalogue:
     def _frame(
         self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
-        frame = frame_from_pages(pages.collect(parse_features, split=split), pages.limit)
+        builder = FrameBuilder(pages.limit)
+        pages.collect(builder.add, split=split)
+        frame = builder.build()
         with _live_lock:
             _live[self.config.catalogue_url] = weakref.ref(self)
         frame.attrs["terracat"] = {

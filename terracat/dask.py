@@ -26,7 +26,7 @@ from terracat import query
 from terracat.client import Catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
-from terracat.frame import features_frame, frame_from_pages, parse_features
+from terracat.frame import FrameBuilder, features_frame
 from terracat.paging import PageFetcher, Pages, Window, depth_of
 
 __all__ = ["download", "search", "to_parquet"]
@@ -73,7 +73,9 @@ def _fetch_window(
 ) -> geopandas.GeoDataFrame:
     """One partition: the window's products, those it owns, in the plain search's columns."""
     pages = _pages(config, window.query)
-    frame = frame_from_pages(pages.collect(parse_features))
+    builder = FrameBuilder()
+    pages.collect(builder.add)
+    frame = builder.build()
     begin = (
         frame["beginningDateTime"]
         if "beginningDateTime" in frame.columns

@@ -28,6 +28,7 @@ from terracat._properties import decode_properties, learned_keys
 __all__ = [
     "FILE_COLUMNS",
     "FILE_FIELDS",
+    "FrameBuilder",
     "Page",
     "decode_page",
     "empty_frame",
@@ -174,12 +175,17 @@ def parse_features(features: Sequence[_Feature]) -> PageRows:
         )
 
 
-def frame_from_pages(pages: Sequence[PageRows], limit: int | None = None) -> geopandas.GeoDataFrame:
-    """The frame of parsed pages, in order; an id seen before is dropped, then ``limit`` applied."""
+def frame_from_pages(
+    pages: Sequence[PageRows], limit: int | None = None, seen: set[str] | None = None
+) -> geopandas.GeoDataFrame:
+    """The frame of parsed pages, in order; an id seen before is dropped, then ``limit`` applied.
+
+    ``seen`` carries the ids of earlier frames of the same search (see :class:`FrameBuilder`).
+    """
     ids = [i for page in pages for i in page.ids]
     if not ids:
         return empty_frame()
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     keep = [not (i in seen or seen.add(i)) for i in ids]  # type: ignore[func-returns-value]
     if limit is not None:
         kept = 0
@@ -205,6 +211,67 @@ def frame_from_pages(pages: Sequence[PageRows], limit: int | None = None) -> geo
         )
         frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
     return frame[_ordered(frame)]
+
+
+FRAME_CHUNK = 10_000
+"""Products parsed before they are folded into a partial frame (bounds a search's peak memory)."""
+
+
+class FrameBuilder:
+    """Builds a search's frame page by page.
+
+    Every ``chunk`` products, the pages parsed so far are folded into a partial frame, so that
+    the per-product Python objects of parsing (several times the frame's own size) never exist
+    for the whole result at once; the partial frames are concatenated at the end with the dtypes
+    each column has where it is present.
+    """
+
+    def __init__(self, limit: int | None = None, chunk: int = FRAME_CHUNK) -> None:
+        self.limit = limit
+        self.chunk = chunk
+        self._seen: set[str] = set()
+        self._pending: list[PageRows] = []
+        self._pending_count = 0
+        self._parts: list[geopandas.GeoDataFrame] = []
+        self._kept = 0
+
+    def add(self, features: Sequence[_Feature]) -> None:
+        """Parse one page's features (the ``prepare`` step of :meth:`Pages.collect`)."""
+        rows = parse_features(features)
+        self._pending.append(rows)
+        self._pending_count += len(rows.ids)
+        if self._pending_count >= self.chunk:
+            self._fold()
+
+    def _fold(self) -> None:
+        if not self._pending:
+            return
+        remaining = None if self.limit is None else max(0, self.limit - self._kept)
+        part = frame_from_pages(self._pending, remaining, self._seen)
+        self._pending, self._pending_count = [], 0
+        if len(part):
+            self._parts.append(part)
+            self._kept += len(part)
+
+    def build(self) -> geopandas.GeoDataFrame:
+        self._fold()
+        if not self._parts:
+            return empty_frame()
+        if len(self._parts) == 1:
+            return self._parts[0]
+        dtypes: dict[str, Any] = {}
+        for part in self._parts:
+            for name, dtype in part.dtypes.items():
+                if name not in dtypes or pd.api.types.is_object_dtype(dtypes[name]):
+                    dtypes[name] = dtype
+        frame = pd.concat(self._parts, ignore_index=True)
+        self._parts = []
+        for name, dtype in dtypes.items():
+            if name != "geometry" and frame[name].dtype != dtype:
+                with contextlib.suppress(TypeError, ValueError):
+                    frame[name] = frame[name].astype(dtype)
+        frame = geopandas.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+        return frame[_ordered(frame)]
 
 
 def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:

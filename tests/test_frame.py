@@ -133,3 +133,32 @@ def test_malformed_pages_fail_to_decode(body):
 
 def test_fixtures_are_where_the_tests_expect_them():
     assert (FIXTURES / "products_s2_fapar.json").is_file()
+
+
+def test_a_frame_built_in_chunks_equals_one_built_at_once():
+    from geopandas.testing import assert_geodataframe_equal
+
+    from terracat.frame import FrameBuilder, frame_from_pages, parse_features
+
+    page = load_fixture("products_s2_fapar.json")
+    first = page["features"][0]
+    features = []
+    for number in range(25):
+        clone = json.loads(json.dumps(first))
+        clone["id"] += f"-{number}"
+        information = clone["properties"]["productInformation"]
+        if number < 12:  # the first chunks lack a column the later ones have, and vice versa
+            del information["cloudCover"]
+        else:
+            information["orbitCategory"] = "late"
+        features.append(clone)
+    features.append(json.loads(json.dumps(features[3])))  # a repeat across chunks
+    page["features"] = features
+    decoded = decode_page(json.dumps(page).encode()).features
+    builder = FrameBuilder(limit=24, chunk=5)
+    for start in range(0, len(decoded), 4):
+        builder.add(decoded[start : start + 4])
+    chunked = builder.build()
+    whole = frame_from_pages([parse_features(decoded)], limit=24)
+    assert_geodataframe_equal(chunked, whole)
+    assert chunked["cloudCover"].dtype == "float64" and chunked["orbitCategory"].dtype == "string"

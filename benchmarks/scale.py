@@ -1,0 +1,190 @@
+"""How cost grows with the result: products/s and memory, plain and partitioned, and Dask speed-up.
+
+1. Parsing generated pages of the real Terrascope product (the shared fixture, 3.4 kB of JSON,
+   8 files) into one frame, for 10^4, 10^5 and 10^6 products, each size in a fresh process:
+   time, products/s, the frame's own memory per product, and the peak resident memory the
+   parse added per product.
+2. The same products as a partitioned (Dask) frame whose partitions each make their own pages:
+   peak memory stays bounded by the partition size, whatever the total.
+3. A partitioned search against a latency-bound local catalogue (its own process) on a
+   ``LocalCluster`` of 1, 2 and 4 worker processes.
+
+    python -m benchmarks.scale [--sizes 10000,100000,1000000] [--latency 0.2] [--partition-size 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from benchmarks._common import catalogue_process, table
+
+FIXTURE = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real" / "products_s2_fapar.json"
+)
+PAGE = 100
+
+MEASURE = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import orjson
+    from terracat.frame import FrameBuilder, decode_page, features_frame
+    size, partitioned, fixture = int(sys.argv[1]), sys.argv[2] == "yes", sys.argv[3]
+    feature = json.load(open(fixture))["features"][0]
+
+    def pages(first, count):
+        for start in range(first, first + count, 100):
+            batch = []
+            for number in range(start, min(first + count, start + 100)):
+                clone = dict(feature, id=f"{feature['id']}_{number}")
+                batch.append(clone)
+            yield orjson.dumps({"totalResults": size, "features": batch})
+
+    def parse(first, count):
+        return features_frame([f for page in pages(first, count) for f in decode_page(page).features])
+
+    if partitioned:
+        import dask, dask.dataframe
+        import dask_geopandas  # noqa: F401
+        step = 10_000
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        began = time.perf_counter()
+        with dask.config.set({"dataframe.convert-string": False}):
+            meta = parse(0, 1).iloc[:0]
+            parts = [dask.delayed(parse)(first, min(step, size - first)) for first in range(0, size, step)]
+            frame = dask.dataframe.from_delayed(parts, meta=meta, verify_meta=False)
+            rows = int(frame.map_partitions(len).sum().compute(scheduler="threads", num_workers=2))
+        seconds = time.perf_counter() - began
+        frame_bytes = 0
+    else:
+        encoded = list(pages(0, size))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        began = time.perf_counter()
+        builder = FrameBuilder()  # as a search builds it: page by page, folded every 10,000
+        for page in encoded:
+            builder.add(decode_page(page).features)
+        frame = builder.build()
+        seconds = time.perf_counter() - began
+        rows = len(frame)
+        frame_bytes = int(frame.memory_usage(deep=True).sum())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"rows": rows, "seconds": seconds, "frame_bytes": frame_bytes,
+                      "added_peak_kib": peak - before, "peak_kib": peak}))
+    """
+)
+
+
+def _measure(size: int, partitioned: bool) -> dict:
+    answer = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(size), "yes" if partitioned else "no", str(FIXTURE)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def growth(sizes: list[int]) -> list[tuple[str, ...]]:
+    rows = [
+        (
+            "frame",
+            "products",
+            "time",
+            "products/s",
+            "frame memory/product",
+            "peak added/product",
+            "peak RSS",
+        )
+    ]
+    for partitioned in (False, True):
+        for size in sizes:
+            m = _measure(size, partitioned)
+            assert m["rows"] == size
+            rows.append(
+                (
+                    "partitioned (10,000/part)" if partitioned else "plain",
+                    f"{size:,}",
+                    f"{m['seconds']:.1f} s",
+                    f"{size / m['seconds']:,.0f}",
+                    f"{m['frame_bytes'] / size / 1024:.1f} KiB" if m["frame_bytes"] else "-",
+                    f"{m['added_peak_kib'] / size:.1f} KiB",
+                    f"{m['peak_kib'] / 1024**2:.1f} GiB",
+                )
+            )
+    return rows
+
+
+def _warm_up() -> None:
+    import terracat.dask  # noqa: F401
+
+
+def speed_up(latency: float, products: int, partition_size: int) -> list[tuple[str, ...]]:
+    from distributed import Client, LocalCluster
+
+    import terracat
+    import terracat.dask
+    from benchmarks._common import COLLECTION
+
+    rows = [("dask workers", "partitions", "products", "time", "speed-up")]
+    with catalogue_process(products, latency=latency) as url:
+        config = terracat.CatalogueConfig.from_url(url)
+        config.search_workers = (
+            1  # one page at a time per partition: the workers are the parallelism
+        )
+        catalogue = terracat.Catalogue(config)
+        base = None
+        for workers in (1, 2, 4):
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                client.run(_warm_up)  # the workers import terracat before the clock starts
+                ddf = terracat.dask.search(
+                    COLLECTION, catalogue=catalogue, partition_size=partition_size
+                )
+                began = time.perf_counter()
+                count = int(ddf.map_partitions(len).sum().compute())
+                seconds = time.perf_counter() - began
+            assert count == products
+            base = base or seconds
+            rows.append(
+                (
+                    str(workers),
+                    str(ddf.npartitions),
+                    f"{count:,}",
+                    f"{seconds:.2f} s",
+                    f"{base / seconds:.1f}x",
+                )
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--search-products", type=int, default=4000)
+    parser.add_argument("--partition-size", type=int, default=500)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        "Parsing generated pages of the real FAPAR product (3.4 kB, 8 files), a fresh process per row:\n"
+    )
+    print(table(growth(sizes)))
+    print(
+        f"\nPartitioned search, {args.search_products:,} products, {args.latency * 1000:.0f} ms per page:\n"
+    )
+    print(table(speed_up(args.latency, args.search_products, args.partition_size)))
+
+
+if __name__ == "__main__":
+    main()
