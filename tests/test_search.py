@@ -387,3 +387,12 @@ def test_a_page_that_is_always_cut_ends_in_a_search_exception(local_catalogue, f
     faults.set(cut_rate=1.0, routes={"products"})
     with pytest.raises(SearchException, match="no answer"):
         Catalogue(config).search(S1, limit=10)
+
+
+def test_tls_is_verified_unless_the_configuration_says_otherwise(tmp_path):
+    assert Catalogue()._session.verify is True
+    ini = tmp_path / "insecure.ini"
+    ini.write_text("[HTTP]\nVerifyTLS = false\n")
+    insecure = Catalogue(terracat.CatalogueConfig.from_file(ini))
+    assert insecure._session.verify is False
+    assert insecure._download_session().verify is False
