@@ -6,10 +6,12 @@ itself, as it would against a remote catalogue.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import copy
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -88,6 +90,18 @@ def catalogue_process(
         finally:
             process.stdin.close()
             process.wait(timeout=60)
+
+
+def reference_catalogue(url: str) -> Any:
+    """The reference client (``terracatalogueclient``) pointed at ``url``."""
+    from terracatalogueclient import Catalogue
+    from terracatalogueclient.config import CatalogueConfig
+
+    parser = configparser.ConfigParser()
+    parser["Catalogue"] = {"URL": url}
+    with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
+        parser.write(ini)
+    return Catalogue(CatalogueConfig.from_file(ini.name))
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

@@ -10,7 +10,6 @@ they write are compared file by file (names and bytes).
 from __future__ import annotations
 
 import argparse
-import configparser
 import hashlib
 import shutil
 import tempfile
@@ -18,20 +17,9 @@ import time
 from pathlib import Path
 
 import terracat
-from benchmarks._common import catalogue_process, table
+from benchmarks._common import catalogue_process, reference_catalogue, table
 
 COLLECTION = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
-
-
-def _reference_catalogue(url: str):
-    from terracatalogueclient import Catalogue
-    from terracatalogueclient.config import CatalogueConfig
-
-    parser = configparser.ConfigParser()
-    parser["Catalogue"] = {"URL": url}
-    with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
-        parser.write(ini)
-    return Catalogue(CatalogueConfig.from_file(ini.name))
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -59,7 +47,7 @@ def main() -> None:
             collection=COLLECTION,
             size_scale=args.size_scale,
         ) as url:
-            reference = _reference_catalogue(url)
+            reference = reference_catalogue(url)
             products = list(reference.get_products(COLLECTION, limit=args.products))
             began = time.perf_counter()
             reference.download_products(products, str(work / "reference"), force=True)

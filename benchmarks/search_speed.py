@@ -12,36 +12,29 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
 import terracat
-from benchmarks._common import COLLECTION, catalogue_process, replicated_collection, table
+from benchmarks._common import (
+    COLLECTION,
+    catalogue_process,
+    reference_catalogue,
+    replicated_collection,
+    table,
+)
 from terracat.frame import decode_page, features_frame
-
-
-def _reference_catalogue(url: str):
-    from terracatalogueclient import Catalogue
-    from terracatalogueclient.config import CatalogueConfig
-
-    parser = configparser.ConfigParser()
-    parser["Catalogue"] = {"URL": url}
-    with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
-        parser.write(ini)
-    return Catalogue(CatalogueConfig.from_file(ini.name))
 
 
 def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ...]]:
     rows = []
     with catalogue_process(products, latency=latency) as url:
         ours = terracat.Catalogue(terracat.CatalogueConfig.from_url(url))
-        reference = _reference_catalogue(url)
+        reference = reference_catalogue(url)
         timings: dict[str, list[float]] = {"reference": [], "terracat": []}
         for _ in range(repeat):
             began = time.perf_counter()

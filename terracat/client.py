@@ -536,24 +536,8 @@ class Catalogue:
         >>> df.query("cloudCover < 10")  # doctest: +SKIP
         """
         limit = query.check_limit(limit)
-        params = query.product_query(
-            collection,
-            start=start,
-            end=end,
-            bbox=bbox,
-            geometry=geometry,
-            title=title,
-            productType=productType,
-            relativeOrbitNumber=relativeOrbitNumber,
-            orbitDirection=orbitDirection,
-            cloudCover=cloudCover,
-            tileId=tileId,
-            productGroupId=productGroupId,
-            publicationDate=publicationDate,
-            modificationDate=modificationDate,
-            accessedFrom=accessedFrom,
-            **kwargs,
-        )
+        named = {k: v for k, v in locals().items() if k in query.PRODUCT_FILTERS}
+        params = query.product_query(collection, **named, **kwargs)
         pages = self._pages("products", dict(params), limit)
         return self._frame(pages, "products", params, split=split)
 
@@ -621,24 +605,8 @@ class Catalogue:
         Parameters are encoded as in :func:`terracat.query.product_query`.
         """
         limit = query.check_limit(limit)
-        params = query.product_query(
-            collection,
-            start=start,
-            end=end,
-            bbox=bbox,
-            geometry=geometry,
-            title=title,
-            productType=productType,
-            relativeOrbitNumber=relativeOrbitNumber,
-            orbitDirection=orbitDirection,
-            cloudCover=cloudCover,
-            tileId=tileId,
-            productGroupId=productGroupId,
-            publicationDate=publicationDate,
-            modificationDate=modificationDate,
-            accessedFrom=accessedFrom,
-            **kwargs,
-        )
+        named = {k: v for k, v in locals().items() if k in query.PRODUCT_FILTERS}
+        params = query.product_query(collection, **named, **kwargs)
         return self._views("products", params, limit, product_from_row)
 
     def _views(

@@ -37,12 +37,31 @@ from shapely.geometry.base import BaseGeometry
 from terracat.exceptions import ParameterParserException
 
 __all__ = [
+    "PRODUCT_FILTERS",
     "check_limit",
     "collection_query",
     "format_datetime",
     "parse_datetime",
     "product_query",
 ]
+
+PRODUCT_FILTERS = (
+    "start",
+    "end",
+    "bbox",
+    "geometry",
+    "title",
+    "productType",
+    "relativeOrbitNumber",
+    "orbitDirection",
+    "cloudCover",
+    "tileId",
+    "productGroupId",
+    "publicationDate",
+    "modificationDate",
+    "accessedFrom",
+)
+"""The named filters of a product search, in the order they are encoded."""
 
 _BBOX_KEYS = ("west", "south", "east", "north")
 # The decimal numbers a catalogue parses; float() alone would also let through 'nan', 'inf'
@@ -581,22 +600,7 @@ def product_query(
     {'collection': 'urn:eop:VITO:CGS_S1_GRD_L1', 'start': '2021-02-20T10:11:12Z', \
 'relativeOrbitNumber': '37', 'cloudCover': '[1.0,78]'}
     """
-    named = {
-        "start": start,
-        "end": end,
-        "bbox": bbox,
-        "geometry": geometry,
-        "title": title,
-        "productType": productType,
-        "relativeOrbitNumber": relativeOrbitNumber,
-        "orbitDirection": orbitDirection,
-        "cloudCover": cloudCover,
-        "tileId": tileId,
-        "productGroupId": productGroupId,
-        "publicationDate": publicationDate,
-        "modificationDate": modificationDate,
-        "accessedFrom": accessedFrom,
-    }
+    named = {name: value for name, value in locals().items() if name in PRODUCT_FILTERS}
     return {"collection": _format_collection(collection), **_encode(named, kwargs)}
 
 
