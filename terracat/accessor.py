@@ -109,8 +109,9 @@ class TerracatAccessor:
         Returns
         -------
         pandas.DataFrame
-            one row per file: product, kind, href, path, bytes, status (downloaded, resumed,
-            skipped, failed), error, seconds
+            one row per file: product, kind, href, path, bytes (transferred by this call: the
+            rest of a resumed file, 0 for a skipped one), status (downloaded, resumed, skipped,
+            failed), error, seconds
 
         Examples
         --------

@@ -388,6 +388,18 @@ class Catalogue:
         with _live_lock:
             _live[self.config.catalogue_url] = weakref.ref(self)
 
+    def close(self) -> None:
+        """Close the catalogue's connections (searches and downloads)."""
+        self._session.close()
+        if self._downloads is not None:
+            self._downloads.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         signed = ", signed in" if self._auth is not None else ""
         return f"Catalogue({self.config.catalogue_url!r}{signed})"

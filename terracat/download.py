@@ -27,7 +27,7 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
-from terracat._http import TRANSIENT_ERRORS, sleep_before_retry
+from terracat._http import TRANSIENT_ERRORS, make_session, sleep_before_retry
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
 
@@ -193,13 +193,20 @@ class Transport:
         self.login_prefixes = tuple(p for p in login_prefixes if p)
         self.link = link
         self.renew = renew
-        self._anonymous = requests.Session()
-        self._anonymous.verify = session.verify
-        for prefix, adapter in session.adapters.items():
-            self._anonymous.mount(prefix, adapter)
+        self._anonymous: requests.Session | None = None
+        self._anonymous_lock = threading.Lock()
+
+    def _session_elsewhere(self) -> requests.Session:
+        """A session of its own, without credentials, for hosts a download redirects to."""
+        with self._anonymous_lock:
+            if self._anonymous is None:
+                self._anonymous = make_session(self.config, pool_size=4)
+            return self._anonymous
 
     def close(self) -> None:
-        self._anonymous.close()
+        """Close the connections to other hosts (the catalogue's own pool stays open)."""
+        if self._anonymous is not None:
+            self._anonymous.close()
 
     # ---- http ----------------------------------------------------------------------------------
 
@@ -236,7 +243,7 @@ class Transport:
                 )
             url = location
             if urlsplit(location).netloc != origin:
-                session = self._anonymous  # credentials stay with the catalogue's host
+                session = self._session_elsewhere()  # credentials stay with the catalogue's host
         raise ProductDownloadException(f"{_public(href)}: more than {MAX_REDIRECTS} redirects")
 
     def fetch_http(
@@ -344,7 +351,7 @@ def _fetch_one(
     began = time.perf_counter()
     row = _row(task)
     if not overwrite and _complete(task):
-        row["status"], row["bytes"] = "skipped", task.target.stat().st_size
+        row["status"] = "skipped"  # bytes: what this run transferred, nothing here
         progress(task.target.stat().st_size)
         row["seconds"] = time.perf_counter() - began
         return row
