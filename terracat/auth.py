@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from terracat.config import CatalogueConfig
 from terracat.exceptions import AuthenticationException, ProductDownloadException
 
-__all__ = ["BearerAuth", "TokenCache", "cache_key", "sign_in"]
+__all__ = ["BearerAuth", "StaticBearer", "TokenCache", "cache_key", "sign_in"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,16 @@ class BearerAuth(requests.auth.AuthBase):
         if self._on_update is not None:
             self._on_update(dict(token))
 
+    def token_for(self, seconds: float) -> str:
+        """An access token valid for at least ``seconds`` more (renewed first when it is not).
+
+        What a distributed download hands to its workers, which cannot renew it themselves.
+        """
+        with self._lock:
+            if self._client.token.is_expired(leeway=int(seconds)):
+                self._renew_locked()
+            return str(self._client.token["access_token"])
+
     def renew(self, spent: str | None = None) -> None:
         """Renew now, unless another thread already replaced the ``spent`` access token."""
         with self._lock:
@@ -166,6 +176,25 @@ class BearerAuth(requests.auth.AuthBase):
         resent.history.append(response)
         resent.request = again
         return resent
+
+
+class StaticBearer(requests.auth.AuthBase):
+    """Signs requests with one access token handed over by another process; cannot renew it."""
+
+    def __init__(self, access_token: str) -> None:
+        self._token = access_token
+
+    def __repr__(self) -> str:
+        return "StaticBearer(<token hidden>)"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def renew(self, spent: str | None = None) -> None:
+        raise AuthenticationException(
+            "the sign-in handed to this worker has expired; sign in again and run the download again"
+        )
 
 
 def _client(config: CatalogueConfig, session: requests.Session, **extra: Any) -> OAuth2Session:

@@ -23,6 +23,7 @@ import geopandas
 import pandas as pd
 
 from terracat import query
+from terracat.auth import StaticBearer
 from terracat.client import Catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
@@ -30,6 +31,13 @@ from terracat.frame import FrameBuilder, features_frame
 from terracat.paging import PageFetcher, Pages, Window, depth_of
 
 __all__ = ["download", "search", "to_parquet"]
+
+TOKEN_MINIMUM = 120
+"""Seconds an access token handed to the workers must still be valid for (else it is renewed).
+
+Workers cannot renew a sign-in (a refresh token is single-use), so a distributed download of
+protected files must end within the access token's lifetime (minutes on Terrascope).
+"""
 
 PARTITION_SIZE = 10_000
 """The most products a partition holds by default (and never more than the paging depth)."""
@@ -155,12 +163,21 @@ def to_parquet(frame: Any, path: str | os.PathLike[str]) -> int:
 
 
 def _download_rows(
-    rows: pd.DataFrame, config: CatalogueConfig, path: str, options: dict[str, Any]
+    rows: pd.DataFrame,
+    config: CatalogueConfig,
+    path: str,
+    options: dict[str, Any],
+    access_token: str | None,
 ) -> pd.DataFrame:
-    rows = geopandas.GeoDataFrame(rows, geometry="geometry") if "geometry" in rows.columns else rows
-    return rows.terracat.download(
-        path, catalogue=Catalogue(config), progress=False, raise_on_failure=False, **options
-    )
+    catalogue = Catalogue(config)
+    if access_token is not None:
+        catalogue._signed_in(StaticBearer(access_token))  # type: ignore[arg-type]
+    try:
+        return rows.terracat.download(
+            path, catalogue=catalogue, progress=False, raise_on_failure=False, **options
+        )
+    finally:
+        catalogue.close()
 
 
 def download(
@@ -187,12 +204,14 @@ def download(
         attrs = getattr(frame, "attrs", {}) or {}
         catalogue = catalogue_for(attrs.get("terracat", {}).get("catalogue"))
     options = {"file_types": file_types, "workers": workers, "overwrite": overwrite}
+    # the workers cannot renew a sign-in: they get a fresh access token
+    token = catalogue._auth.token_for(TOKEN_MINIMUM) if catalogue._auth is not None else None
     target = os.fspath(path)
     if isinstance(frame, pd.DataFrame):
         count = partitions or max(1, min(len(frame), 64))
         chunks = [frame.iloc[i::count] for i in range(count) if len(frame.iloc[i::count])]
         tasks = [
-            dask.delayed(_download_rows)(chunk, catalogue.config, target, options)
+            dask.delayed(_download_rows)(chunk, catalogue.config, target, options, token)
             for chunk in chunks
         ]
         reports = list(dask.compute(*tasks))
@@ -200,7 +219,7 @@ def download(
         reports = list(
             dask.compute(
                 *[
-                    dask.delayed(_download_rows)(part, catalogue.config, target, options)
+                    dask.delayed(_download_rows)(part, catalogue.config, target, options, token)
                     for part in frame.to_delayed()
                 ]
             )

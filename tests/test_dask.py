@@ -113,3 +113,11 @@ def test_a_distributed_download_raises_after_reporting_failures(shallow, client,
 def test_bad_arguments_are_refused(shallow, arguments):
     with pytest.raises(ParameterParserException):
         terracat.dask.search(S1, catalogue=Catalogue(shallow.config()), **arguments)
+
+
+def test_a_signed_in_distributed_download_fetches_protected_files(shallow, client, tmp_path):
+    catalogue = Catalogue(shallow.config()).authenticate_non_interactive("demo", "demo")
+    protected = catalogue.search(TOC, limit=2)
+    report = terracat.dask.download(protected, tmp_path, catalogue=catalogue, partitions=2)
+    assert (report["status"] == "downloaded").all()
+    assert len(report) == sum(len(links) for links in protected["data"])
