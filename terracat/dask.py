@@ -10,7 +10,7 @@ ordinary downloader (partial files, resume, checks) into the shared target direc
 
 >>> import terracat.dask
 >>> ddf = terracat.dask.search("urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1", start="2020-01-01")  # doctest: +SKIP
->>> terracat.dask.to_parquet(ddf, "s1/")  # a partitioned GeoParquet dataset  # doctest: +SKIP
+>>> ddf.to_parquet("s1/", write_index=False)  # a partitioned GeoParquet dataset  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from typing import Any
 
 import geopandas
 import pandas as pd
+import pyarrow as pa
 
 from terracat import query
 from terracat.auth import StaticBearer
 from terracat.client import Catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
-from terracat.frame import FrameBuilder, features_frame
+from terracat.frame import FILE_COLUMNS, FILE_FIELDS, FrameBuilder, features_frame
 from terracat.paging import PageFetcher, Pages, Window, depth_of
 
-__all__ = ["download", "search", "to_parquet"]
+__all__ = ["download", "search"]
 
 TOKEN_MINIMUM = 120
 """Seconds an access token handed to the workers must still be valid for (else it is renewed).
@@ -52,7 +53,49 @@ def _dask() -> Any:
         raise ImportError(
             "terracat.dask needs dask-geopandas: pip install 'terracat[dask]'"
         ) from None
+    global _registered
+    if not _registered:
+        _register_schema()
+        _registered = True
     return dask
+
+
+_registered = False
+
+
+FILE_TYPE = pa.list_(
+    pa.struct([(field, pa.int64() if field == "length" else pa.string()) for field in FILE_FIELDS])
+)
+
+
+def _product_frame_schema(frame: geopandas.GeoDataFrame, fallback: Any) -> pa.Schema:
+    """The Parquet schema of a product frame: its file lists are ``list<struct>`` columns.
+
+    dask infers a schema from placeholder values, which the file-list columns (lists of dicts)
+    do not have; for terracat's product frames the type is known, so ``ddf.to_parquet`` works.
+    """
+    others = frame.drop(columns=list(FILE_COLUMNS))
+    inferred = {field.name: field for field in fallback(others)}
+    fields = [
+        pa.field(name, FILE_TYPE) if name in FILE_COLUMNS else inferred[name]
+        for name in frame.columns
+    ]
+    return pa.schema(fields, metadata=fallback(others).metadata)
+
+
+def _register_schema() -> None:
+    import dask_geopandas.backends  # noqa: F401 - its registration first, then ours over it
+    from dask.dataframe.backends import pyarrow_schema_dispatch
+
+    fallback = pyarrow_schema_dispatch.dispatch(geopandas.GeoDataFrame)
+
+    def schema(frame: geopandas.GeoDataFrame) -> pa.Schema:
+        product_frame = {*FILE_COLUMNS, "properties", "id"} <= set(frame.columns) and all(
+            pd.api.types.is_object_dtype(frame[kind]) for kind in FILE_COLUMNS
+        )
+        return _product_frame_schema(frame, fallback) if product_frame else fallback(frame)
+
+    pyarrow_schema_dispatch.register(geopandas.GeoDataFrame)(schema)
 
 
 def _pages(config: CatalogueConfig, params: dict[str, str]) -> Pages:
@@ -137,29 +180,6 @@ def search(
     # dask would turn object columns into strings: the file lists must stay lists of dicts
     with dask.config.set({"dataframe.convert-string": False}):
         return dask.dataframe.from_delayed(parts, meta=meta, verify_meta=False)
-
-
-def _write_partition(partition: geopandas.GeoDataFrame, path: str) -> int:
-    partition.to_parquet(path)
-    return len(partition)
-
-
-def to_parquet(frame: Any, path: str | os.PathLike[str]) -> int:
-    """Write a partitioned search as a GeoParquet dataset: one file per partition in ``path``.
-
-    Each partition is written by its worker with geopandas, so every file is plain GeoParquet
-    and the directory reads back with :func:`terracat.read_parquet` or
-    ``dask_geopandas.read_parquet``. (``frame.to_parquet`` itself cannot: dask infers the schema
-    from placeholder values, which the file-list columns do not accept.) Returns the rows written.
-    """
-    dask = _dask()
-    directory = os.fspath(path)
-    os.makedirs(directory, exist_ok=True)
-    writes = [
-        dask.delayed(_write_partition)(part, os.path.join(directory, f"part.{number:05d}.parquet"))
-        for number, part in enumerate(frame.to_delayed())
-    ]
-    return int(sum(dask.compute(*writes)))
 
 
 def _download_rows(

@@ -61,12 +61,11 @@ def test_partitioned_search_with_filters_and_the_default_scheduler(shallow):
     assert frame["id"].is_unique
 
 
+@pytest.mark.filterwarnings("ignore:The inplace keyword in GeoDataFrame")  # inside dask's reader
 def test_a_partitioned_search_writes_a_geoparquet_dataset(shallow, client, tmp_path):
     catalogue = Catalogue(shallow.config())
     ddf = terracat.dask.search(S1, catalogue=catalogue, partition_size=300)
-    assert terracat.dask.to_parquet(ddf, tmp_path / "s1") == len(
-        shallow.store.collections[S1].products
-    )
+    ddf.to_parquet(tmp_path / "s1", write_index=False)
     assert len(list((tmp_path / "s1").glob("*.parquet"))) == ddf.npartitions
     back = terracat.read_parquet(tmp_path / "s1")
     assert set(back["id"]) == {f["id"] for f in shallow.store.collections[S1].products}
