@@ -74,13 +74,17 @@ def _product_frame_schema(frame: geopandas.GeoDataFrame, fallback: Any) -> pa.Sc
     dask infers a schema from placeholder values, which the file-list columns (lists of dicts)
     do not have; for terracat's product frames the type is known, so ``ddf.to_parquet`` works.
     """
-    others = frame.drop(columns=list(FILE_COLUMNS))
-    inferred = {field.name: field for field in fallback(others)}
+    # other object columns (values of mixed types) hold no placeholder dask could type either
+    loose = [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])]
+    others = frame.drop(columns=loose)
+    inferred = fallback(others)
     fields = [
-        pa.field(name, FILE_TYPE) if name in FILE_COLUMNS else inferred[name]
+        pa.field(name, FILE_TYPE if name in FILE_COLUMNS else pa.string())
+        if name in loose
+        else inferred.field(name)
         for name in frame.columns
     ]
-    return pa.schema(fields, metadata=fallback(others).metadata)
+    return pa.schema(fields, metadata=inferred.metadata)
 
 
 def _register_schema() -> None:

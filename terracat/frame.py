@@ -121,10 +121,10 @@ def _flatten(properties: Any, scalar_keys: tuple[str, ...]) -> dict[str, Any]:
     if first_parameters is not None:
         row["beginningDateTime"] = first_parameters.get("beginningDateTime")
         row["endingDateTime"] = first_parameters.get("endingDateTime")
-    for key in scalar_keys:
+    for key in scalar_keys:  # every key learned in this process: most absent from this product
         if key not in row:
             value = getattr(properties, key)
-            if value is None or isinstance(value, str | int | float | bool):
+            if value is not None and isinstance(value, str | int | float | bool):
                 row[key] = value
     return row
 

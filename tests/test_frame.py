@@ -162,3 +162,10 @@ def test_a_frame_built_in_chunks_equals_one_built_at_once():
     whole = frame_from_pages([parse_features(decoded)], limit=24)
     assert_geodataframe_equal(chunked, whole)
     assert chunked["cloudCover"].dtype == "float64" and chunked["orbitCategory"].dtype == "string"
+
+
+def test_keys_learned_from_other_catalogues_add_no_empty_columns():
+    other = load_fixture("products_s2_fapar.json")
+    other["features"][0]["properties"]["someOtherCatalogueKey"] = "x"
+    assert "someOtherCatalogueKey" in _frame(other).columns  # now learned by the decoder
+    assert "someOtherCatalogueKey" not in _frame(load_fixture("products_s2_fapar.json")).columns
