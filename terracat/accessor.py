@@ -120,7 +120,8 @@ class TerracatAccessor:
         """
         kinds = file_kinds(file_types)
         if catalogue is None:
-            catalogue = catalogue_for(self._frame.attrs.get("terracat", {}).get("catalogue"))
+            origin = self._frame.attrs.get("terracat", {})
+            catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
         tasks = file_tasks(self._links(kinds), Path(path), kinds)
         return catalogue._download_tasks(
             tasks,

@@ -349,18 +349,23 @@ _live: dict[str, weakref.ref[Catalogue]] = {}
 _live_lock = threading.Lock()
 
 
-def catalogue_for(url: str | None) -> Catalogue:
-    """The catalogue a frame came from: the live one that searched it, else one for its URL."""
+def catalogue_for(url: str | None, client: str | None = None) -> Catalogue:
+    """The catalogue a frame came from.
+
+    The very ``Catalogue`` that searched it while it lives (its sign-in included), else the one
+    that last searched the same URL, else a new one for that URL (the default for Terrascope).
+    """
     import terracat
 
-    if url:
-        with _live_lock:
-            found = _live.get(url)
-        catalogue = found() if found is not None else None
-        if catalogue is not None:
-            return catalogue
-        if url != terracat._catalogue(None).config.catalogue_url:
-            return Catalogue(CatalogueConfig.from_url(url))
+    for key in (client, url):
+        if key:
+            with _live_lock:
+                found = _live.get(key)
+            catalogue = found() if found is not None else None
+            if catalogue is not None:
+                return catalogue
+    if url and url != terracat._catalogue(None).config.catalogue_url:
+        return Catalogue(CatalogueConfig.from_url(url))
     return terracat._catalogue(None)
 
 
@@ -503,10 +508,12 @@ class Catalogue:
         builder = FrameBuilder(pages.limit)
         pages.collect(builder.add, split=split)
         frame = builder.build()
+        client = f"{id(self):x}"
         with _live_lock:
-            _live[self.config.catalogue_url] = weakref.ref(self)
+            _live[self.config.catalogue_url] = _live[client] = weakref.ref(self)
         frame.attrs["terracat"] = {
             "catalogue": self.config.catalogue_url,
+            "client": client,
             "endpoint": endpoint,
             "query": dict(params),
         }

@@ -226,7 +226,8 @@ def download(
     file_kinds(file_types)  # refuse a bad value before anything is scheduled
     if catalogue is None:
         attrs = getattr(frame, "attrs", {}) or {}
-        catalogue = catalogue_for(attrs.get("terracat", {}).get("catalogue"))
+        origin = attrs.get("terracat", {})
+        catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
     options = {"file_types": file_types, "workers": workers, "overwrite": overwrite}
     # the workers cannot renew a sign-in: they get a fresh access token
     token = catalogue._auth.token_for(TOKEN_MINIMUM) if catalogue._auth is not None else None

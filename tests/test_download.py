@@ -295,3 +295,12 @@ def test_a_repeated_row_is_fetched_once(local_catalogue, ndvi, tmp_path):
     before = len(local_catalogue.app.downloads)
     report = twice.terracat.download(tmp_path, progress=False)
     assert len(report) == 1 == len(local_catalogue.app.downloads) - before
+
+
+def test_a_frame_downloads_with_the_catalogue_that_searched_it(local_catalogue, tmp_path):
+    signed = Catalogue(local_catalogue.config()).authenticate_non_interactive("demo", "demo")
+    frame = signed.search(TOC, limit=1)
+    anonymous = Catalogue(local_catalogue.config())
+    anonymous.search(TOC, limit=1)  # the same URL, searched last, not signed in
+    report = frame.terracat.download(tmp_path, progress=False)
+    assert (report["status"] == "downloaded").all()
