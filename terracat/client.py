@@ -411,7 +411,8 @@ class Catalogue:
 
     # ---- signing in ----------------------------------------------------------------------------
 
-    def _signed_in(self, auth: BearerAuth) -> Catalogue:
+    def _signed_in(self, auth: BearerAuth | None) -> Catalogue:
+        """Sign every request of this catalogue with ``auth`` (``None``: anonymous again)."""
         self._auth = auth
         self._session.auth = auth
         if self._downloads is not None:
@@ -481,10 +482,7 @@ class Catalogue:
 
     def logout(self, *, cache: bool = True) -> None:
         """Forget the sign-in (and, with ``cache``, its cached token)."""
-        self._auth = None
-        self._session.auth = None
-        if self._downloads is not None:
-            self._downloads.auth = None
+        self._signed_in(None)
         if cache:
             TokenCache(self.config.token_cache_path).save(cache_key(self.config), None)
 

@@ -17,6 +17,7 @@ from shapely import wkt
 
 from terracat.exceptions import ParameterParserException
 from terracat.query import (
+    PRODUCT_FILTERS,
     check_limit,
     collection_query,
     format_datetime,
@@ -697,23 +698,7 @@ junk = st.recursive(
     ),
     max_leaves=8,
 )
-PARAMETERS = [
-    "start",
-    "end",
-    "bbox",
-    "geometry",
-    "title",
-    "productType",
-    "relativeOrbitNumber",
-    "orbitDirection",
-    "cloudCover",
-    "tileId",
-    "productGroupId",
-    "publicationDate",
-    "modificationDate",
-    "accessedFrom",
-    "somethingElse",
-]
+PARAMETERS = [*PRODUCT_FILTERS, "somethingElse"]
 
 
 @settings(max_examples=300, deadline=None)
