@@ -92,6 +92,27 @@ def catalogue_process(
             process.wait(timeout=60)
 
 
+def shifted_copy(feature: dict[str, Any], number: int) -> dict[str, Any]:
+    """A copy of a product under a new id, with a footprint of its own.
+
+    terracat parses each distinct footprint once (tiles repeat in real searches); copies of one
+    product with one footprint would flatter it, so each copy's is moved by a hair.
+    """
+    shift = number * 1e-7
+
+    def moved(coordinates: Any) -> Any:
+        if isinstance(coordinates[0], int | float):
+            return [coordinates[0] + shift, *coordinates[1:]]
+        return [moved(part) for part in coordinates]
+
+    geometry = feature["geometry"]
+    return {
+        **feature,
+        "id": f"{feature['id']}_{number}",
+        "geometry": {**geometry, "coordinates": moved(geometry["coordinates"])},
+    }
+
+
 def reference_catalogue(url: str) -> Any:
     """The reference client (``terracatalogueclient``) pointed at ``url``."""
     from terracatalogueclient import Catalogue

@@ -33,6 +33,7 @@ MEASURE = textwrap.dedent(
     """
     import json, resource, sys, time
     import orjson
+    from benchmarks._common import shifted_copy
     from terracat.frame import FrameBuilder, decode_page, features_frame
     size, partitioned, fixture = int(sys.argv[1]), sys.argv[2] == "yes", sys.argv[3]
     feature = json.load(open(fixture))["features"][0]
@@ -41,8 +42,7 @@ MEASURE = textwrap.dedent(
         for start in range(first, first + count, 100):
             batch = []
             for number in range(start, min(first + count, start + 100)):
-                clone = dict(feature, id=f"{feature['id']}_{number}")
-                batch.append(clone)
+                batch.append(shifted_copy(feature, number))
             yield orjson.dumps({"totalResults": size, "features": batch})
 
     def parse(first, count):

@@ -25,6 +25,7 @@ from benchmarks._common import (
     catalogue_process,
     reference_catalogue,
     replicated_collection,
+    shifted_copy,
     table,
 )
 from terracat.frame import decode_page, features_frame
@@ -61,7 +62,7 @@ def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ..
 
 
 def _fixture_features(products: int) -> list[dict]:
-    """The real Terrascope product of the shared fixtures, copied under new ids."""
+    """The real Terrascope product of the shared fixtures, copied under new ids and footprints."""
     path = (
         Path(__file__).resolve().parents[2]
         / "shared"
@@ -70,12 +71,7 @@ def _fixture_features(products: int) -> list[dict]:
         / "products_s2_fapar.json"
     )
     feature = json.loads(path.read_text())["features"][0]
-    copies = []
-    for number in range(products):
-        clone = json.loads(json.dumps(feature))
-        clone["id"] += f"_{number}"
-        copies.append(clone)
-    return copies
+    return [shifted_copy(feature, number) for number in range(products)]
 
 
 def parsing(products: int, repeat: int, *, real: bool) -> list[tuple[str, ...]]:

@@ -6,36 +6,20 @@ not seen yet makes the decoder learn it (the struct is redefined with one more f
 dropping it: the column contract's "other scalar properties, as they come" holds for every key a
 catalogue sends, at the cost of one slow decode per new key in the life of the process.
 Sections whose keys are open-ended by nature (acquisition parameters, product information) stay
-dicts. A feature whose sections have the wrong shape is cleaned (the section dropped) rather
-than failing the whole search; its original properties are kept as text in any case.
+dicts. The file lists (``links``) stay raw JSON: :mod:`terracat._files` parses them into Arrow
+columns off the interpreter's lock. A feature whose sections have the wrong shape is cleaned
+(the section dropped) rather than failing the whole search; its original properties are kept
+as text in any case.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any
 
 import msgspec
 
-__all__ = ["FileLink", "Properties", "decode_properties"]
-
-
-class FileLink(msgspec.Struct, gc=False):
-    """One entry of ``properties.links.{data,related,previews,alternates}``."""
-
-    href: str | None = None
-    length: int | None = None
-    title: str | None = None
-    type: str | None = None
-    category: str | None = None
-
-
-class _FileLinks(msgspec.Struct, gc=False):
-    data: list[FileLink] = []
-    related: list[FileLink] = []
-    previews: list[FileLink] = []
-    alternates: list[FileLink] = []
+__all__ = ["Properties", "decode_properties", "learned_keys"]
 
 
 class _AcquisitionBlock(msgspec.Struct, gc=False):
@@ -50,7 +34,7 @@ class Properties(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     acquisitionInformation: list[_AcquisitionBlock] = []
     productInformation: dict[str, Any] = {}
     additionalAttributes: dict[str, Any] = {}
-    links: _FileLinks = msgspec.field(default_factory=_FileLinks)
+    links: msgspec.Raw = msgspec.Raw(b"{}")
 
 
 SECTIONS = frozenset(Properties.__struct_fields__)
@@ -120,7 +104,11 @@ def decode_properties(raw: bytes) -> Any:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError:
-        return msgspec.convert(_cleaned(generic), struct, strict=False)
+        cleaned = _cleaned(generic)
+        links = cleaned.pop("links", {})
+        properties = msgspec.convert(cleaned, struct, strict=False)
+        properties.links = msgspec.Raw(msgspec.json.encode(links))  # parsed leniently later
+        return properties
 
 
 def _cleaned(properties: dict[str, Any]) -> dict[str, Any]:
@@ -135,21 +123,4 @@ def _cleaned(properties: dict[str, Any]) -> dict[str, Any]:
     for section in ("productInformation", "additionalAttributes"):
         if not isinstance(cleaned.get(section), dict):
             cleaned[section] = {}
-    links = cleaned.get("links")
-    links = links if isinstance(links, dict) else {}
-    cleaned["links"] = {
-        kind: [_cleaned_link(link) for link in links.get(kind) or [] if isinstance(link, dict)]
-        if isinstance(links.get(kind), list)
-        else []
-        for kind in ("data", "related", "previews", "alternates")
-    }
-    return cleaned
-
-
-def _cleaned_link(link: dict[str, Any]) -> dict[str, Any]:
-    cleaned = {
-        k: str(link[k]) for k in ("href", "title", "type", "category") if link.get(k) is not None
-    }
-    with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):
-        cleaned["length"] = int(link["length"])
     return cleaned

@@ -11,15 +11,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from terracat.client import Catalogue, Product, catalogue_for, file_kinds, product_from_row, rows
 from terracat.download import file_tasks
-from terracat.frame import FILE_COLUMNS
+from terracat.frame import FILE_COLUMNS, FILE_FIELDS, file_list_arrow
 
 __all__ = ["TerracatAccessor"]
 
 REQUIRED = ("id", "title", "properties", "geometry")
+_FILES_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("rank", pa.int8()),
+        ("product", pa.string()),
+        ("kind", pa.string()),
+        *((field, pa.int64() if field == "length" else pa.string()) for field in FILE_FIELDS),
+    ]
+)
+_FILES_DTYPES = {pa.string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype()}
 
 
 @pd.api.extensions.register_dataframe_accessor("terracat")
@@ -53,21 +66,32 @@ class TerracatAccessor:
     def files(self, file_types: Any = "data") -> pd.DataFrame:
         """One row per file of the chosen kinds: product, kind and the link's fields.
 
+        Built from the Arrow file lists in C++, in frame order, each product's kinds in
+        ``data, related, previews, alternates`` order.
+
         Examples
         --------
         >>> df.terracat.files("data,related").groupby("kind").length.sum()  # doctest: +SKIP
         """
-        kinds = file_kinds(file_types)
-        records = [
-            {"product": product, "kind": kind, **link}
-            for product, links in self._links(kinds)
-            for kind in kinds
-            for link in links.get(kind) or ()
-        ]
-        columns = ["product", "kind", "href", "length", "title", "type", "category"]
-        files = pd.DataFrame.from_records(records, columns=columns)
-        files["length"] = files["length"].astype("Int64")
-        return files
+        kinds = [kind for kind in file_kinds(file_types) if kind in self._frame.columns]
+        ids = pa.array(self._frame["id"], pa.string())
+        parts = [_FILES_SCHEMA.empty_table()]
+        for rank, kind in enumerate(kinds):
+            lists = file_list_arrow(self._frame[kind])
+            if isinstance(lists, pa.ChunkedArray):
+                lists = lists.combine_chunks()
+            rows = pc.list_parent_indices(lists)
+            entries = pc.list_flatten(lists)
+            columns = {
+                "row": rows.cast(pa.int64()),
+                "rank": pa.array(np.full(len(rows), rank, np.int8)),
+                "product": ids.take(rows),
+                "kind": pa.array(np.full(len(rows), kind, object), pa.string()),
+                **{field: entries.field(field) for field in FILE_FIELDS},
+            }
+            parts.append(pa.table(columns, schema=_FILES_SCHEMA))
+        table = pa.concat_tables(parts).sort_by([("row", "ascending"), ("rank", "ascending")])
+        return table.drop_columns(["row", "rank"]).to_pandas(types_mapper=_FILES_DTYPES.get)
 
     def total_size(self, file_types: Any = "data") -> int:
         """The bytes the catalogue announces for the chosen files (unknown lengths count 0)."""

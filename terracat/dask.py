@@ -28,7 +28,7 @@ from terracat.auth import StaticBearer
 from terracat.client import Catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
-from terracat.frame import FILE_COLUMNS, FILE_FIELDS, FrameBuilder, features_frame
+from terracat.frame import FILE_COLUMNS, FrameBuilder, features_frame
 from terracat.paging import PageFetcher, Pages, Window, depth_of
 
 __all__ = ["download", "search"]
@@ -63,25 +63,16 @@ def _dask() -> Any:
 _registered = False
 
 
-FILE_TYPE = pa.list_(
-    pa.struct([(field, pa.int64() if field == "length" else pa.string()) for field in FILE_FIELDS])
-)
-
-
 def _product_frame_schema(frame: geopandas.GeoDataFrame, fallback: Any) -> pa.Schema:
-    """The Parquet schema of a product frame: its file lists are ``list<struct>`` columns.
+    """The Parquet schema of a product frame, whose object columns hold no placeholder to type.
 
-    dask infers a schema from placeholder values, which the file-list columns (lists of dicts)
-    do not have; for terracat's product frames the type is known, so ``ddf.to_parquet`` works.
+    dask infers a schema from placeholder values; a column of nulls, or of values of mixed
+    types, is an object column with none, so it is written as text.
     """
-    # other object columns (values of mixed types) hold no placeholder dask could type either
     loose = [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])]
-    others = frame.drop(columns=loose)
-    inferred = fallback(others)
+    inferred = fallback(frame.drop(columns=loose))
     fields = [
-        pa.field(name, FILE_TYPE if name in FILE_COLUMNS else pa.string())
-        if name in loose
-        else inferred.field(name)
+        pa.field(name, pa.string()) if name in loose else inferred.field(name)
         for name in frame.columns
     ]
     return pa.schema(fields, metadata=inferred.metadata)
@@ -94,9 +85,7 @@ def _register_schema() -> None:
     fallback = pyarrow_schema_dispatch.dispatch(geopandas.GeoDataFrame)
 
     def schema(frame: geopandas.GeoDataFrame) -> pa.Schema:
-        product_frame = {*FILE_COLUMNS, "properties", "id"} <= set(frame.columns) and all(
-            pd.api.types.is_object_dtype(frame[kind]) for kind in FILE_COLUMNS
-        )
+        product_frame = {*FILE_COLUMNS, "properties", "id"} <= set(frame.columns)
         return _product_frame_schema(frame, fallback) if product_frame else fallback(frame)
 
     pyarrow_schema_dispatch.register(geopandas.GeoDataFrame)(schema)

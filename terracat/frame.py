@@ -3,7 +3,9 @@
 Decoding is the hot path of a search: a page is decoded once by msgspec into thin structs whose
 ``geometry`` and ``properties`` stay raw JSON bytes, so the footprints are built by GEOS in one
 vectorised call and the original properties are kept losslessly as text without re-encoding.
-Only the properties themselves are decoded into Python objects, to flatten them into columns.
+The properties are decoded into Python objects only to flatten their scalars into columns; the
+file lists go to Arrow's JSON reader on the other core (:mod:`terracat._files`) and stay Arrow
+``list<struct>`` columns, never one Python dict per file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import geopandas
@@ -23,6 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from terracat._files import (
+    FILE_COLUMNS,
+    FILE_FIELDS,
+    FILE_LIST,
+    FILE_LIST_DTYPE,
+    FileLists,
+    file_list_array,
+)
 from terracat._properties import decode_properties, learned_keys
 
 __all__ = [
@@ -33,11 +44,10 @@ __all__ = [
     "decode_page",
     "empty_frame",
     "features_frame",
+    "file_list_arrow",
     "normalise_frame",
 ]
 
-FILE_COLUMNS = ("data", "related", "previews", "alternates")
-FILE_FIELDS = ("href", "length", "title", "type", "category")
 CORE_COLUMNS = ("id", "title", "collection")
 TIME_COLUMNS = ("beginningDateTime", "endingDateTime", "date", "published", "updated", "available")
 SECTIONS = ("acquisitionParameters", "platform", "instrument")
@@ -92,86 +102,99 @@ def decode_page(body: bytes) -> Page:
     return _page_decoder.decode(body)
 
 
-def _file(link: dict[str, Any]) -> dict[str, Any]:
-    return {field: link.get(field) for field in FILE_FIELDS}
+def _flatten(properties: Any) -> dict[str, Any]:
+    """The row of one product: its sections' keys as columns, first section wins a name clash.
 
-
-def _flatten(properties: Any, scalar_keys: tuple[str, ...]) -> dict[str, Any]:
-    """The row of one product: its sections' keys as columns, first section wins a name clash."""
-    row: dict[str, Any] = {
-        "title": properties.title,
-        "collection": properties.parentIdentifier,
-    }
+    Sections are merged with ``dict.update`` in reverse order of precedence (C speed, the first
+    acquisition block's parameters last), rather than key by key. Other scalar properties are
+    added afterwards, name by name (:func:`_add_scalar_properties`).
+    """
+    row: dict[str, Any] = {}
     first_parameters = None
-    for block in properties.acquisitionInformation:
-        parameters = block.acquisitionParameters
-        if first_parameters is None:
-            first_parameters = parameters
-        for section in (parameters, block.platform, block.instrument):
-            if section:
-                for key, value in section.items():
-                    if key not in row:
-                        row[key] = value
+    for block in reversed(properties.acquisitionInformation):
+        if block.instrument:
+            row.update(block.instrument)
+        if block.platform:
+            row.update(block.platform)
+        if block.acquisitionParameters:
+            row.update(block.acquisitionParameters)
+            first_parameters = block.acquisitionParameters
+    row["title"] = properties.title
+    row["collection"] = properties.parentIdentifier
     for section, values in (
         ("productInformation", properties.productInformation),
         ("additionalAttributes", properties.additionalAttributes),
     ):
-        for key, value in values.items():
-            row[f"{section}_{key}" if key in row else key] = value
+        if not values:
+            continue
+        if row.keys().isdisjoint(values):
+            row.update(values)
+        else:
+            for key, value in values.items():
+                row[f"{section}_{key}" if key in row else key] = value
     if first_parameters is not None:
         row["beginningDateTime"] = first_parameters.get("beginningDateTime")
         row["endingDateTime"] = first_parameters.get("endingDateTime")
-    for key in scalar_keys:  # every key learned in this process: most absent from this product
-        if key not in row:
-            value = getattr(properties, key)
-            if value is not None and isinstance(value, str | int | float | bool):
-                row[key] = value
     return row
 
 
-def _file_column(lists: list[list[Any]]) -> list[list[dict[str, Any]]]:
-    """File link structs as plain dicts with all five fields, converted by msgspec in C.
+_SCALARS = frozenset((str, int, float, bool))
 
-    Plain lists of dicts (object dtype) rather than an Arrow-backed column: pandas writes nested
-    Arrow dtypes into Parquet metadata that ``geopandas.read_parquet`` cannot read back.
+
+def _add_scalar_properties(rows: list[dict[str, Any]], decoded: Sequence[Any]) -> None:
+    """Add the other scalar properties to the rows, where no section gave the row that name.
+
+    The names are every key learned in this process, most absent from these products, so they
+    are taken name by name over the page and only present values are added: a frame's columns
+    do not depend on what was searched before. Lists and objects are left out.
     """
-    return msgspec.to_builtins(lists)  # type: ignore[no-any-return]
+    for key in learned_keys():
+        values = [getattr(properties, key) for properties in decoded]
+        if values.count(None) == len(values):
+            continue
+        for row, value in zip(rows, values, strict=True):
+            if value is not None and key not in row and type(value) in _SCALARS:
+                row[key] = value
 
 
-def _text_column(texts: list[bytes]) -> pd.api.extensions.ExtensionArray:
-    """UTF-8 bytes as a ``string`` column, validated by Arrow without making Python strings."""
-    return pd.arrays.ArrowStringArray(pa.array(texts, pa.binary()).cast(pa.string()))
+def _text_column(texts: list[msgspec.Raw]) -> pd.api.extensions.ExtensionArray:
+    """JSON texts (slices of the page bodies) as a ``string`` column, copied once, by Arrow.
+
+    Arrow validates the UTF-8 and chunks past 2 GiB; no Python string is made.
+    """
+    binary = pa.array([memoryview(text) for text in texts], pa.binary())
+    return pd.arrays.ArrowStringArray(binary.cast(pa.string()))
 
 
 @dataclass
 class PageRows:
     """One page's features parsed into row values: the per-page share of building a frame.
 
-    Parsing page by page lets a search parse each page while later ones are still on the wire.
+    Parsing page by page lets a search parse each page while later ones are still on the wire;
+    the page's file lists are meanwhile parsed in the background (``files``).
     """
 
     ids: list[str]
-    raw_properties: list[bytes]
+    raw_properties: list[msgspec.Raw]
     geometries: list[bytes]
     rows: list[dict[str, Any]]
-    files: dict[str, list[list[dict[str, Any]]]]
+    files: FileLists
 
 
 def parse_features(features: Sequence[_Feature]) -> PageRows:
     """Decode and flatten one page's features (the CPU-heavy part of a search)."""
     with _gc_paused():
-        raw_properties = [bytes(f.properties) for f in features]
+        raw_properties = [f.properties for f in features]
         decoded = [decode_properties(raw) for raw in raw_properties]
-        scalar_keys = learned_keys()
+        files = FileLists([p.links for p in decoded])
+        rows = [_flatten(properties) for properties in decoded]
+        _add_scalar_properties(rows, decoded)
         return PageRows(
             ids=[f.id for f in features],
             raw_properties=raw_properties,
             geometries=[bytes(f.geometry) for f in features],
-            rows=[_flatten(properties, scalar_keys) for properties in decoded],
-            files={
-                kind: _file_column([getattr(p.links, kind) for p in decoded])
-                for kind in FILE_COLUMNS
-            },
+            rows=rows,
+            files=files,
         )
 
 
@@ -193,22 +216,27 @@ def frame_from_pages(
             if flag:
                 kept += 1
                 keep[position] = kept <= limit
+    every = all(keep)
 
     def gathered(values: Iterator[Any]) -> list[Any]:
+        if every:
+            return list(values)
         return [value for value, flag in zip(values, keep, strict=True) if flag]
 
     with _gc_paused():
-        rows = gathered(row for page in pages for row in page.rows)
+        values = _transposed(gathered(row for page in pages for row in page.rows))
         columns: dict[str, Any] = {"id": pd.array(gathered(iter(ids)), dtype="string")}
-        columns.update(_row_columns(rows))
-        for kind in FILE_COLUMNS:
-            columns[kind] = gathered(links for page in pages for links in page.files[kind])
+        columns.update(_row_columns(values))
         columns["properties"] = _text_column(
             gathered(r for page in pages for r in page.raw_properties)
         )
-        geometries = shapely.from_geojson(
-            gathered(g for page in pages for g in page.geometries), on_invalid="ignore"
-        )
+        geometries = _footprints(gathered(g for page in pages for g in page.geometries))
+        # last: the file lists have been parsing in the background all along
+        file_lists = pa.concat_tables([page.files.table() for page in pages])
+        if not every:
+            file_lists = file_lists.filter(pa.array(keep))
+        for kind in FILE_COLUMNS:
+            columns[kind] = pd.arrays.ArrowExtensionArray(file_lists[kind].combine_chunks())
         frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
     return frame[_ordered(frame)]
 
@@ -274,9 +302,30 @@ class FrameBuilder:
         return frame[_ordered(frame)]
 
 
+def _footprints(geometries: list[bytes]) -> np.ndarray:
+    """Footprints from GeoJSON texts, each distinct text parsed once.
+
+    A search over an area meets the same tile footprints again and again; rows with the same
+    footprint share one (immutable) shapely geometry.
+    """
+    positions: dict[bytes, int] = {}
+    index = [positions.setdefault(text, len(positions)) for text in geometries]
+    distinct = shapely.from_geojson(list(positions), on_invalid="ignore")
+    return distinct[np.asarray(index, dtype=np.intp)]
+
+
+PARSE_BATCH = 1_000
+"""Features parsed together when a frame is made from many at once (pipelines the file lists)."""
+
+
 def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
     """The frame of decoded features, in their order."""
-    return frame_from_pages([parse_features(features)])
+    return frame_from_pages(
+        [
+            parse_features(features[start : start + PARSE_BATCH])
+            for start in range(0, len(features), PARSE_BATCH)
+        ]
+    )
 
 
 @contextlib.contextmanager
@@ -332,22 +381,38 @@ _PANDAS_TYPES = {
 }
 
 
-def _row_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Flattened rows as typed columns, converted by Arrow in C++ where the values allow.
+def _transposed(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
+    """Rows as columns (``None`` where a row lacks a name), transposed by ``zip`` in C.
+
+    Rows of a search mostly share one key layout; the others are first filled out to the
+    union of names, in order of first appearance, with dict operations rather than per key.
+    """
+    if not rows:
+        return {}
+    layouts = list(map(tuple, rows))
+    names = layouts[0]
+    if layouts.count(names) != len(layouts):
+        names = tuple(dict.fromkeys(chain.from_iterable(dict.fromkeys(layouts))))
+        template = dict.fromkeys(names)
+        rows = [
+            row if layout == names else {**template, **row}
+            for row, layout in zip(rows, layouts, strict=True)
+        ]
+    return dict(zip(names, zip(*map(dict.values, rows), strict=True), strict=True))
+
+
+def _row_columns(values_by_name: dict[str, Sequence[Any]]) -> dict[str, Any]:
+    """Columns of Python values as typed columns, converted by Arrow in C++ where they allow.
 
     A field whose values mix types (a number here, text there) takes the slower path of
     :func:`_column`, which keeps odd values as objects rather than failing.
     """
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
     columns: dict[str, Any] = {}
-    for name in names:
-        values = [row.get(name) for row in rows]
+    for name, values in values_by_name.items():
         try:
             column = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            columns[name] = _column(name, values)
+            columns[name] = _column(name, list(values))
             continue
         target = ARROW_TYPES.get(KNOWN_DTYPES.get(name, ""))
         if target is None and _looks_like_time(name) and column.type in (pa.string(), pa.null()):
@@ -356,10 +421,10 @@ def _row_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
             try:
                 column = column.cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                columns[name] = _column(name, values)
+                columns[name] = _column(name, list(values))
                 continue
         if column.type == pa.null():
-            columns[name] = pd.array(values, dtype=object)
+            columns[name] = pd.array(list(values), dtype=object)
         else:
             columns[name] = column.to_pandas(types_mapper=_PANDAS_TYPES.get)
     return columns
@@ -419,7 +484,7 @@ def empty_frame() -> geopandas.GeoDataFrame:
     for name in TIME_COLUMNS:
         columns[name] = pd.Series(dtype="datetime64[ms, UTC]")
     for name in FILE_COLUMNS:
-        columns[name] = pd.Series(dtype=object)
+        columns[name] = pd.Series(dtype=FILE_LIST_DTYPE)
     columns["properties"] = pd.Series(dtype="string")
     return geopandas.GeoDataFrame(
         columns, geometry=geopandas.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326"
@@ -429,12 +494,14 @@ def empty_frame() -> geopandas.GeoDataFrame:
 def normalise_frame(frame: pd.DataFrame) -> geopandas.GeoDataFrame:
     """A frame read back from Parquet (or built elsewhere) brought back to the contract.
 
-    Arrow gives file lists back as arrays of dicts; the views and the downloader expect lists.
+    File lists become the Arrow ``list<struct>`` columns a search makes, whether they come back
+    as such, as arrays of dicts (files written without pandas metadata, or by terracat before
+    0.2), or as lists of dicts.
     """
     frame = frame.copy()
     for kind in FILE_COLUMNS:
-        if kind in frame.columns:
-            frame[kind] = [[] if v is None else [_file(dict(x)) for x in v] for v in frame[kind]]
+        if kind in frame.columns and frame[kind].dtype != FILE_LIST_DTYPE:
+            frame[kind] = pd.arrays.ArrowExtensionArray(file_list_arrow(frame[kind]))
     if "properties" in frame.columns:
         texts = [
             v if v is None or isinstance(v, str) else json.dumps(v) for v in frame["properties"]
@@ -443,6 +510,14 @@ def normalise_frame(frame: pd.DataFrame) -> geopandas.GeoDataFrame:
     if not isinstance(frame, geopandas.GeoDataFrame):
         frame = geopandas.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
     return frame
+
+
+def file_list_arrow(column: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A file-list column as Arrow ``list<struct>``, whichever form the frame holds it in."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array(column.array).cast(FILE_LIST)
+    return file_list_array(column)
 
 
 def as_naive_utc(value: Any) -> Any:
