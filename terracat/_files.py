@@ -30,6 +30,7 @@ __all__ = [
     "FILE_FIELDS",
     "FILE_LIST",
     "FILE_LIST_DTYPE",
+    "FileListBatches",
     "FileLists",
     "file_list_array",
 ]
@@ -74,12 +75,54 @@ class FileLists:
                 table = _read_json(b"\n".join(self.raw_links), pretty=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return _parsed_leniently(self.raw_links)
-        columns = {kind: table[kind].combine_chunks() for kind in FILE_COLUMNS}
+        columns = {kind: _one_chunk(table[kind]) for kind in FILE_COLUMNS}
         if table.num_rows != len(self.raw_links) or any(
             column.values.null_count for column in columns.values()
         ):
             return _parsed_leniently(self.raw_links)
-        return pa.table({kind: column.fill_null(_EMPTY) for kind, column in columns.items()})
+        return pa.table(
+            {
+                kind: column.fill_null(_EMPTY) if column.null_count else column
+                for kind, column in columns.items()
+            }
+        )
+
+
+BATCH = 2_000
+"""Products whose file lists are parsed in one background job.
+
+Each job costs the background thread two waits for the interpreter lock (up to the 5 ms switch
+interval each, while the caller decodes), so pages of 100 are gathered into larger jobs; the
+last job of a frame is waited for whole, so they are not made larger still.
+"""
+
+
+class FileListBatches:
+    """The file lists of consecutive pages, gathered into background jobs of :data:`BATCH`."""
+
+    def __init__(self, batch: int = BATCH) -> None:
+        self.batch = batch
+        self._pending: list[bytes] = []
+        self._jobs: list[FileLists] = []
+
+    def add(self, raw_links: Sequence[bytes]) -> None:
+        self._pending.extend(raw_links)
+        if len(self._pending) >= self.batch:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._pending:
+            self._jobs.append(FileLists(self._pending))
+            self._pending = []
+
+    def table(self) -> pa.Table:
+        """The file lists of every product added, in order."""
+        self._submit()
+        return pa.concat_tables([_LINKS_SCHEMA.empty_table(), *(job.table() for job in self._jobs)])
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _read_json(blob: bytes, *, pretty: bool = False) -> pa.Table:

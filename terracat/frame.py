@@ -31,7 +31,7 @@ from terracat._files import (
     FILE_FIELDS,
     FILE_LIST,
     FILE_LIST_DTYPE,
-    FileLists,
+    FileListBatches,
     file_list_array,
 )
 from terracat._properties import decode_properties, learned_keys
@@ -171,14 +171,14 @@ class PageRows:
     """One page's features parsed into row values: the per-page share of building a frame.
 
     Parsing page by page lets a search parse each page while later ones are still on the wire;
-    the page's file lists are meanwhile parsed in the background (``files``).
+    the file lists (``links``, raw) go to :class:`~terracat._files.FileListBatches`.
     """
 
     ids: list[str]
     raw_properties: list[msgspec.Raw]
     geometries: list[bytes]
-    rows: list[dict[str, Any]]
-    files: FileLists
+    values: dict[str, Sequence[Any]]  # the flattened rows, by column
+    links: list[msgspec.Raw]
 
 
 def parse_features(features: Sequence[_Feature]) -> PageRows:
@@ -186,25 +186,32 @@ def parse_features(features: Sequence[_Feature]) -> PageRows:
     with _gc_paused():
         raw_properties = [f.properties for f in features]
         decoded = [decode_properties(raw) for raw in raw_properties]
-        files = FileLists([p.links for p in decoded])
         rows = [_flatten(properties) for properties in decoded]
         _add_scalar_properties(rows, decoded)
         return PageRows(
             ids=[f.id for f in features],
             raw_properties=raw_properties,
             geometries=[bytes(f.geometry) for f in features],
-            rows=rows,
-            files=files,
+            values=_transposed(rows),  # while the rows are fresh in the CPU's caches
+            links=[p.links for p in decoded],
         )
 
 
 def frame_from_pages(
-    pages: Sequence[PageRows], limit: int | None = None, seen: set[str] | None = None
+    pages: Sequence[PageRows],
+    limit: int | None = None,
+    seen: set[str] | None = None,
+    files: FileListBatches | None = None,
 ) -> geopandas.GeoDataFrame:
     """The frame of parsed pages, in order; an id seen before is dropped, then ``limit`` applied.
 
-    ``seen`` carries the ids of earlier frames of the same search (see :class:`FrameBuilder`).
+    ``seen`` carries the ids of earlier frames of the same search, ``files`` the pages' file
+    lists already on their way (see :class:`FrameBuilder`).
     """
+    if files is None:
+        files = FileListBatches()
+        for page in pages:
+            files.add(page.links)
     ids = [i for page in pages for i in page.ids]
     if not ids:
         return empty_frame()
@@ -224,7 +231,14 @@ def frame_from_pages(
         return [value for value, flag in zip(values, keep, strict=True) if flag]
 
     with _gc_paused():
-        values = _transposed(gathered(row for page in pages for row in page.rows))
+        values = {
+            name: gathered(
+                chain.from_iterable(
+                    page.values.get(name, (None,) * len(page.ids)) for page in pages
+                )
+            )
+            for name in dict.fromkeys(chain.from_iterable(page.values for page in pages))
+        }
         columns: dict[str, Any] = {"id": pd.array(gathered(iter(ids)), dtype="string")}
         columns.update(_row_columns(values))
         columns["properties"] = _text_column(
@@ -232,7 +246,7 @@ def frame_from_pages(
         )
         geometries = _footprints(gathered(g for page in pages for g in page.geometries))
         # last: the file lists have been parsing in the background all along
-        file_lists = pa.concat_tables([page.files.table() for page in pages])
+        file_lists = files.table()
         if not every:
             file_lists = file_lists.filter(pa.array(keep))
         for kind in FILE_COLUMNS:
@@ -260,12 +274,14 @@ class FrameBuilder:
         self._seen: set[str] = set()
         self._pending: list[PageRows] = []
         self._pending_count = 0
+        self._files = FileListBatches()
         self._parts: list[geopandas.GeoDataFrame] = []
         self._kept = 0
 
     def add(self, features: Sequence[_Feature]) -> None:
         """Parse one page's features (the ``prepare`` step of :meth:`Pages.collect`)."""
         rows = parse_features(features)
+        self._files.add(rows.links)
         self._pending.append(rows)
         self._pending_count += len(rows.ids)
         if self._pending_count >= self.chunk:
@@ -275,8 +291,8 @@ class FrameBuilder:
         if not self._pending:
             return
         remaining = None if self.limit is None else max(0, self.limit - self._kept)
-        part = frame_from_pages(self._pending, remaining, self._seen)
-        self._pending, self._pending_count = [], 0
+        part = frame_from_pages(self._pending, remaining, self._seen, self._files)
+        self._pending, self._pending_count, self._files = [], 0, FileListBatches()
         if len(part):
             self._parts.append(part)
             self._kept += len(part)
@@ -315,17 +331,15 @@ def _footprints(geometries: list[bytes]) -> np.ndarray:
 
 
 PARSE_BATCH = 1_000
-"""Features parsed together when a frame is made from many at once (pipelines the file lists)."""
+"""Features parsed together when a frame is made from many at once."""
 
 
 def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
     """The frame of decoded features, in their order."""
-    return frame_from_pages(
-        [
-            parse_features(features[start : start + PARSE_BATCH])
-            for start in range(0, len(features), PARSE_BATCH)
-        ]
-    )
+    builder = FrameBuilder()
+    for start in range(0, len(features), PARSE_BATCH):
+        builder.add(features[start : start + PARSE_BATCH])
+    return builder.build()
 
 
 @contextlib.contextmanager
