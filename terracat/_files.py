@@ -4,7 +4,8 @@ A product's ``properties.links`` hold most of its JSON (8 to 20 file entries of 
 and turning them into one Python dict per file was the largest cost of a search and of a
 frame's memory. Here the raw ``links`` objects of many products go to Arrow's JSON reader as
 newline-delimited JSON, in a background thread: the C++ parser releases the GIL, so the file
-lists of one page are parsed on the second core while the calling thread decodes the rest.
+lists of a batch of pages are parsed on the second core while the calling thread decodes the
+next pages.
 Arrow's reader is strict (a length of ``1.0``, a number as a title, a null entry fail it);
 such a batch is parsed again by msgspec and cleaned entry by entry, so odd catalogue answers
 cost time, never products.
@@ -45,6 +46,12 @@ FILE_LIST_DTYPE = pd.ArrowDtype(FILE_LIST)
 _LINKS_SCHEMA = pa.schema([(kind, FILE_LIST) for kind in FILE_COLUMNS])
 _EMPTY = pa.scalar([], FILE_LIST)
 
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terracat-files")
+"""The one thread that parses file lists: the machine's other core, not a pool to tune.
+
+Searches running at once share it; its thread starts with the first job.
+"""
+
 
 class FileLists:
     """The file lists of a batch of products, being parsed in the background.
@@ -59,7 +66,7 @@ class FileLists:
         self._parsed: Future[pa.Table] | None = None
         # objects only: a line that is a bare null crashes Arrow's JSON reader (pyarrow 26)
         if raw_links and all(memoryview(raw)[:1] == b"{" for raw in raw_links):
-            self._parsed = _background().submit(_read_json, b"\n".join(raw_links))
+            self._parsed = _EXECUTOR.submit(_read_json, b"\n".join(raw_links))
 
     def table(self) -> pa.Table:
         """The four file-list columns, one row per product, in order; no product's list null."""
@@ -135,17 +142,6 @@ def _read_json(blob: bytes, *, pretty: bool = False) -> pa.Table:
             newlines_in_values=pretty,
         ),
     )
-
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _background() -> ThreadPoolExecutor:
-    """The one thread that parses file lists: the machine's other core, not a pool to tune."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terracat-files")
-    return _executor
 
 
 _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]

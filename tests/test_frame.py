@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import msgspec
 import pandas as pd
@@ -169,3 +170,11 @@ def test_keys_learned_from_other_catalogues_add_no_empty_columns():
     other["features"][0]["properties"]["someOtherCatalogueKey"] = "x"
     assert "someOtherCatalogueKey" in _frame(other).columns  # now learned by the decoder
     assert "someOtherCatalogueKey" not in _frame(load_fixture("products_s2_fapar.json")).columns
+
+
+def test_a_frame_keeps_no_page_body_alive():
+    body = json.dumps(load_fixture("products_s2_fapar.json")).encode()
+    before = sys.getrefcount(body)
+    frame = features_frame(decode_page(body).features)
+    assert len(frame) == 1
+    assert sys.getrefcount(body) == before  # held, a body would stay in memory with its frame
