@@ -2,7 +2,8 @@
 
 1. End to end: a catalogue of N products (real-shaped Terrascope TOC products) answering each
    page after a fixed latency, fetched whole into memory: the reference's ``get_products`` into
-   a list of ``Product``, terracat's ``search`` into a GeoDataFrame (default settings both).
+   a list of ``Product``, terracat's ``search`` into a GeoDataFrame (default settings both, and
+   terracat with 8 pages in flight instead of 4).
 2. Parsing: the same products' pages already in memory, decoded into the reference's Product
    objects (its ``_build_product`` over ``json.loads``) and into terracat's full frame.
 
@@ -34,18 +35,25 @@ from terracat.frame import decode_page, features_frame
 def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ...]]:
     rows = []
     with catalogue_process(products, latency=latency) as url:
-        ours = terracat.Catalogue(terracat.CatalogueConfig.from_url(url))
+        config = terracat.CatalogueConfig.from_url(url)
+        wider = terracat.CatalogueConfig.from_url(url)
+        wider.search_workers = 8
+        clients = {
+            "terracat": terracat.Catalogue(config),
+            "terracat, SearchWorkers=8": terracat.Catalogue(wider),
+        }
         reference = reference_catalogue(url)
-        timings: dict[str, list[float]] = {"reference": [], "terracat": []}
+        timings: dict[str, list[float]] = {"reference": [], **{name: [] for name in clients}}
         for _ in range(repeat):
             began = time.perf_counter()
             listed = list(reference.get_products(COLLECTION))
             timings["reference"].append(time.perf_counter() - began)
-            began = time.perf_counter()
-            frame = ours.search(COLLECTION)
-            timings["terracat"].append(time.perf_counter() - began)
-            assert len(listed) == len(frame) == products
-            assert [p.id for p in listed] == list(frame["id"])
+            for name, client in clients.items():
+                began = time.perf_counter()
+                frame = client.search(COLLECTION)
+                timings[name].append(time.perf_counter() - began)
+                assert len(listed) == len(frame) == products
+                assert [p.id for p in listed] == list(frame["id"])
         base = statistics.median(timings["reference"])
         for name, values in timings.items():
             seconds = statistics.median(values)

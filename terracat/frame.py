@@ -107,7 +107,7 @@ def _flatten(properties: Any) -> dict[str, Any]:
 
     Sections are merged with ``dict.update`` in reverse order of precedence (C speed, the first
     acquisition block's parameters last), rather than key by key. Other scalar properties are
-    added afterwards, name by name (:func:`_add_scalar_properties`).
+    added afterwards (:func:`_page_values`).
     """
     row: dict[str, Any] = {}
     first_parameters = None
@@ -141,20 +141,40 @@ def _flatten(properties: Any) -> dict[str, Any]:
 _SCALARS = frozenset((str, int, float, bool))
 
 
-def _add_scalar_properties(rows: list[dict[str, Any]], decoded: Sequence[Any]) -> None:
-    """Add the other scalar properties to the rows, where no section gave the row that name.
+def _page_values(rows: list[dict[str, Any]], decoded: Sequence[Any]) -> dict[str, Sequence[Any]]:
+    """A page's rows by column, with the other scalar properties added where no section gave
+    the row that name.
 
-    The names are every key learned in this process, most absent from these products, so they
-    are taken name by name over the page and only present values are added: a frame's columns
-    do not depend on what was searched before. Lists and objects are left out.
+    Those names are every key learned in this process, most absent from these products: only
+    present values are added, so a frame's columns do not depend on what was searched before.
+    Lists and objects are left out. When the rows share one key layout (most pages), a name is
+    either in every row or in none, so the properties are added as whole columns.
     """
+    layouts = list(map(tuple, rows))
+    if not rows or layouts.count(layouts[0]) != len(layouts):
+        for key, values in _scalar_properties(decoded):
+            for row, value in zip(rows, values, strict=True):
+                if value is not None and key not in row:
+                    row[key] = value
+        return _transposed(rows)
+    columns: dict[str, Sequence[Any]] = dict(
+        zip(layouts[0], zip(*map(dict.values, rows), strict=True), strict=True)
+    )
+    for key, values in _scalar_properties(decoded):
+        if key not in columns:
+            columns[key] = values
+    return columns
+
+
+def _scalar_properties(decoded: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """The learned top-level properties that some of these products have, as scalar columns."""
     for key in learned_keys():
         values = [getattr(properties, key) for properties in decoded]
         if values.count(None) == len(values):
             continue
-        for row, value in zip(rows, values, strict=True):
-            if value is not None and key not in row and type(value) in _SCALARS:
-                row[key] = value
+        scalars = [value if type(value) in _SCALARS else None for value in values]
+        if scalars.count(None) != len(scalars):
+            yield key, scalars
 
 
 def _text_column(texts: list[msgspec.Raw]) -> pd.api.extensions.ExtensionArray:
@@ -197,12 +217,11 @@ def parse_features(features: Sequence[_Feature]) -> PageRows:
         raw_properties = [f.properties for f in features]
         decoded = [decode_properties(raw) for raw in raw_properties]
         rows = [_flatten(properties) for properties in decoded]
-        _add_scalar_properties(rows, decoded)
         return PageRows(
             ids=[f.id for f in features],
             raw_properties=raw_properties,
             geometries=[bytes(f.geometry) for f in features],
-            values=_transposed(rows),  # while the rows are fresh in the CPU's caches
+            values=_page_values(rows, decoded),  # while the rows are fresh in the CPU's caches
             links=[p.links for p in decoded],
         )
 

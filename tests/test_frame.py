@@ -8,6 +8,8 @@ import sys
 import msgspec
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from terracat.frame import FILE_FIELDS, decode_page, empty_frame, features_frame
 
@@ -178,3 +180,63 @@ def test_a_frame_keeps_no_page_body_alive():
     frame = features_frame(decode_page(body).features)
     assert len(frame) == 1
     assert sys.getrefcount(body) == before  # held, a body would stay in memory with its frame
+
+
+def _reference_row(properties: dict) -> dict:
+    """The column contract for one product, written plainly, key by key."""
+    row = {"title": properties.get("title"), "collection": properties.get("parentIdentifier")}
+    first = None
+    for block in properties.get("acquisitionInformation", []):
+        parameters = block.get("acquisitionParameters")
+        if parameters and first is None:
+            first = parameters
+        for section in (parameters, block.get("platform"), block.get("instrument")):
+            for key, value in (section or {}).items():
+                row.setdefault(key, value)
+    for name in ("productInformation", "additionalAttributes"):
+        for key, value in (properties.get(name) or {}).items():
+            row[f"{name}_{key}" if key in row else key] = value
+    if first is not None:
+        row["beginningDateTime"] = first.get("beginningDateTime")
+        row["endingDateTime"] = first.get("endingDateTime")
+    for key, value in properties.items():
+        if key not in row and type(value) in (str, int, float, bool):
+            row[key] = value
+    return row
+
+
+_value = st.one_of(st.none(), st.integers(-5, 5), st.sampled_from(["a", "b"]), st.just([1]))
+_section = st.dictionaries(st.sampled_from(["tileId", "status", "title", "x"]), _value, max_size=3)
+_block = st.fixed_dictionaries(
+    {},
+    optional={"acquisitionParameters": _section, "platform": _section, "instrument": _section},
+)
+_properties = st.fixed_dictionaries(
+    {"title": st.sampled_from(["p", "q"]), "parentIdentifier": st.just("c")},
+    optional={
+        "acquisitionInformation": st.lists(_block, max_size=3),
+        "productInformation": _section,
+        "additionalAttributes": _section,
+        "status": _value,
+        "keywords": _value,
+        "identifier": _value,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(products=st.lists(_properties, min_size=1, max_size=6), same_layout=st.booleans())
+def test_rows_by_column_follow_the_contract_key_by_key(products, same_layout):
+    from terracat._properties import decode_properties
+    from terracat.frame import _flatten, _page_values
+
+    if same_layout:  # most pages: every product with the same keys
+        products = [products[0]] * len(products)
+    decoded = [decode_properties(json.dumps(p).encode()) for p in products]
+    columns = _page_values([_flatten(p) for p in decoded], decoded)
+    expected = [_reference_row(p) for p in products]
+    assert set(columns) <= {name for row in expected for name in row}  # no column of nothing
+    names = {name for row in expected for name in row if row[name] is not None}
+    assert {n for n, values in columns.items() if any(v is not None for v in values)} == names
+    for name in names:
+        assert list(columns[name]) == [row.get(name) for row in expected], name
