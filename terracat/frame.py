@@ -24,7 +24,6 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import shapely
 
 from terracat._files import (
     FILE_COLUMNS,
@@ -34,6 +33,7 @@ from terracat._files import (
     FileListBatches,
     file_list_array,
 )
+from terracat._footprints import footprints
 from terracat._properties import decode_properties, learned_keys
 
 __all__ = [
@@ -273,7 +273,7 @@ def frame_from_pages(
         columns["properties"] = _text_column(
             gathered(r for page in pages for r in page.raw_properties)
         )
-        geometries = _footprints(gathered(g for page in pages for g in page.geometries))
+        geometries = footprints(gathered(g for page in pages for g in page.geometries))
         # last: the file lists have been parsing in the background all along
         file_lists = files.table()
         if not every:
@@ -345,18 +345,6 @@ class FrameBuilder:
                     frame[name] = frame[name].astype(dtype)
         frame = geopandas.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
         return frame[_ordered(frame)]
-
-
-def _footprints(geometries: list[bytes]) -> np.ndarray:
-    """Footprints from GeoJSON texts, each distinct text parsed once.
-
-    A search over an area meets the same tile footprints again and again; rows with the same
-    footprint share one (immutable) shapely geometry.
-    """
-    positions: dict[bytes, int] = {}
-    index = [positions.setdefault(text, len(positions)) for text in geometries]
-    distinct = shapely.from_geojson(list(positions), on_invalid="ignore")
-    return distinct[np.asarray(index, dtype=np.intp)]
 
 
 PARSE_BATCH = 1_000
