@@ -4,8 +4,9 @@
    page after a fixed latency, fetched whole into memory: the reference's ``get_products`` into
    a list of ``Product``, terracat's ``search`` into a GeoDataFrame (default settings both, and
    terracat with 8 pages in flight instead of 4).
-2. Parsing: the same products' pages already in memory, decoded into the reference's Product
-   objects (its ``_build_product`` over ``json.loads``) and into terracat's full frame.
+2. Parsing: the same products' pages (100 products each) already in memory, decoded page by page
+   into the reference's Product objects (its ``_build_product`` over ``json.loads``) and into
+   terracat's full frame (as its search does: ``FrameBuilder.add`` per page, then ``build``).
 
     python -m benchmarks.search_speed [--products 20000] [--latency 0.02]
 """
@@ -29,7 +30,7 @@ from benchmarks._common import (
     shifted_copy,
     table,
 )
-from terracat.frame import decode_page, features_frame
+from terracat.frame import FrameBuilder, decode_page
 
 
 def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ...]]:
@@ -106,7 +107,10 @@ def parsing(products: int, repeat: int, *, real: bool) -> list[tuple[str, ...]]:
         timings["reference"].append(time.perf_counter() - began)
         del built
         began = time.perf_counter()
-        frame = features_frame([f for page in pages for f in decode_page(page).features])
+        builder = FrameBuilder()
+        for page in pages:
+            builder.add(decode_page(page).features)
+        frame = builder.build()
         timings["terracat"].append(time.perf_counter() - began)
         assert len(frame) == products
         del frame
