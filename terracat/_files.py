@@ -34,6 +34,8 @@ __all__ = [
     "FileListBatches",
     "FileLists",
     "file_list_array",
+    "object_lines",
+    "read_json_lines",
 ]
 
 FILE_COLUMNS = ("data", "related", "previews", "alternates")
@@ -64,9 +66,9 @@ class FileLists:
     def __init__(self, raw_links: Sequence[bytes]) -> None:
         self.raw_links = raw_links
         self._parsed: Future[pa.Table] | None = None
-        # objects only: a line that is a bare null crashes Arrow's JSON reader (pyarrow 26)
-        if raw_links and all(memoryview(raw)[:1] == b"{" for raw in raw_links):
-            self._parsed = _EXECUTOR.submit(_read_json, b"\n".join(raw_links))
+        blob = object_lines(raw_links)
+        if blob is not None:
+            self._parsed = _EXECUTOR.submit(read_json_lines, blob, _LINKS_SCHEMA)
 
     def table(self) -> pa.Table:
         """The four file-list columns, one row per product, in order; no product's list null."""
@@ -79,7 +81,8 @@ class FileLists:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             # a pretty-printed links object spans lines: once more, reading objects across them
             try:
-                table = _read_json(b"\n".join(self.raw_links), pretty=True)
+                lines = b"\n".join(self.raw_links)
+                table = read_json_lines(lines, _LINKS_SCHEMA, pretty=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return _parsed_leniently(self.raw_links)
         columns = {kind: _one_chunk(table[kind]) for kind in FILE_COLUMNS}
@@ -132,14 +135,27 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _read_json(blob: bytes, *, pretty: bool = False) -> pa.Table:
+def object_lines(texts: Sequence[bytes]) -> bytes | None:
+    """The texts as lines for :func:`read_json_lines`, or None unless each is a JSON object.
+
+    Only objects: a line that is a bare ``null`` crashes Arrow's JSON reader (pyarrow 26).
+    """
+    if not texts or not all(memoryview(text)[:1] == b"{" for text in texts):
+        return None
+    return b"\n".join(texts)
+
+
+def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> pa.Table:
+    """Arrow's JSON reader over one object a line, typed by ``schema`` (other fields ignored).
+
+    ``pretty`` reads objects that span lines; Arrow raises ``ArrowInvalid`` on anything that
+    does not fit the schema.
+    """
     return pyarrow.json.read_json(
         pa.BufferReader(blob),
         read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=len(blob) + 1),
         parse_options=pyarrow.json.ParseOptions(
-            explicit_schema=_LINKS_SCHEMA,
-            unexpected_field_behavior="ignore",
-            newlines_in_values=pretty,
+            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=pretty
         ),
     )
 

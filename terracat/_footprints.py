@@ -15,8 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json
 import shapely
+
+from terracat._files import object_lines, read_json_lines
 
 __all__ = ["footprints"]
 
@@ -38,22 +39,13 @@ def footprints(texts: Sequence[bytes]) -> np.ndarray:
 
 def _polygons(texts: list[bytes]) -> np.ndarray | None:
     """The texts' polygons, or None unless every text is a 2-D polygon with well-formed rings."""
-    # objects only: a line that is a bare null crashes Arrow's JSON reader (pyarrow 26)
-    if not texts or not all(text[:1] == b"{" for text in texts):
+    blob = object_lines(texts)
+    if blob is None:
         return None
-    blob = b"\n".join(texts)
     try:
-        table = pyarrow.json.read_json(
-            pa.BufferReader(blob),
-            read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=len(blob) + 1),
-            parse_options=pyarrow.json.ParseOptions(
-                explicit_schema=_POLYGON,
-                unexpected_field_behavior="ignore",
-                newlines_in_values=blob.count(b"\n") != len(texts) - 1,
-            ),
-        )
+        table = read_json_lines(blob, _POLYGON)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return None  # another geometry type, or pretty-printed texts: GEOS's reader decides
     kinds, polygons = table["type"].combine_chunks(), table["coordinates"].combine_chunks()
     if table.num_rows != len(texts) or kinds.null_count or polygons.null_count:
         return None
