@@ -17,6 +17,7 @@ The frame keeps the result as ``pd.ArrowDtype`` columns: each value reads as a l
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated, Any
@@ -48,11 +49,23 @@ FILE_LIST_DTYPE = pd.ArrowDtype(FILE_LIST)
 _LINKS_SCHEMA = pa.schema([(kind, FILE_LIST) for kind in FILE_COLUMNS])
 _EMPTY = pa.scalar([], FILE_LIST)
 
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terracat-files")
+
+_EXECUTOR: ThreadPoolExecutor
 """The one thread that parses file lists: the machine's other core, not a pool to tune.
 
 Searches running at once share it; its thread starts with the first job.
 """
+
+
+def _start_executor() -> None:
+    """A new executor: at import, and in a forked child, which has no copy of the parent's
+    thread (the parent's executor, copied, would believe it has one and never run a job)."""
+    global _EXECUTOR
+    _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terracat-files")
+
+
+_start_executor()
+os.register_at_fork(after_in_child=_start_executor)
 
 
 class FileLists:

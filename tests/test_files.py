@@ -224,3 +224,19 @@ def test_the_file_listing_follows_the_frame_product_by_product():
     assert listed.to_dict("records") == expected
     assert listed["length"].dtype == "Int64" and listed["href"].dtype == "string"
     assert len(df.iloc[:0].terracat.files("data")) == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+ on forking with threads
+def test_a_forked_child_parses_file_lists_too():
+    import multiprocessing
+
+    body = json.dumps(load_fixture("products_s2_fapar.json")).encode()
+    assert len(features_frame(decode_page(body).features)) == 1  # the parent's thread is running
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=features_frame, args=(decode_page(body).features,))
+    child.start()
+    child.join(30)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
