@@ -169,7 +169,8 @@ def _page_values(rows: list[dict[str, Any]], decoded: Sequence[Any]) -> dict[str
 def _scalar_properties(decoded: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
     """The learned top-level properties that some of these products have, as scalar columns."""
     for key in learned_keys():
-        values = [getattr(properties, key) for properties in decoded]
+        # a struct from before the key was learned lacks it, as its product did (strictly decoded)
+        values = [getattr(properties, key, None) for properties in decoded]
         if values.count(None) == len(values):
             continue
         scalars = [value if type(value) in _SCALARS else None for value in values]

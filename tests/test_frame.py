@@ -240,3 +240,14 @@ def test_rows_by_column_follow_the_contract_key_by_key(products, same_layout):
     assert {n for n, values in columns.items() if any(v is not None for v in values)} == names
     for name in names:
         assert list(columns[name]) == [row.get(name) for row in expected], name
+
+
+def test_a_key_learned_mid_page_leaves_the_products_before_it_alone():
+    page = load_fixture("products_s2_fapar.json")
+    first = page["features"][0]
+    second = json.loads(json.dumps(first)) | {"id": "second"}
+    second["properties"]["aKeyNoCatalogueSentBefore"] = "x"
+    page["features"] = [first, second]
+    df = _frame(page)
+    assert df["aKeyNoCatalogueSentBefore"].isna().iloc[0]
+    assert df["aKeyNoCatalogueSentBefore"].iloc[1] == "x"
