@@ -31,9 +31,13 @@ def footprints(texts: Sequence[bytes]) -> np.ndarray:
     positions: dict[bytes, int] = {}
     index = [positions.setdefault(text, len(positions)) for text in texts]
     distinct = list(positions)
-    geometries = _polygons(distinct)
-    if geometries is None:
-        geometries = shapely.from_geojson(distinct, on_invalid="ignore")
+    geometries = np.full(len(distinct), None, dtype=object)
+    present = [position for position, text in enumerate(distinct) if text != b"null"]
+    texts = [distinct[position] for position in present]
+    built = _polygons(texts)
+    geometries[present] = (
+        shapely.from_geojson(texts, on_invalid="ignore") if built is None else built
+    )
     return geometries[np.asarray(index, dtype=np.intp)]
 
 

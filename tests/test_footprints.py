@@ -83,3 +83,12 @@ def test_garbage_gives_nulls_not_an_error():
         None,
         None,
     ]
+
+
+def test_products_without_footprint_leave_the_others_on_the_bulk_path(monkeypatch):
+    import terracat._footprints as module
+
+    texts = [b"null", json.dumps({"type": "Polygon", "coordinates": [_square(0, 0)]}).encode()]
+    monkeypatch.setattr(module.shapely, "from_geojson", None)  # the bulk path must not need it
+    first, second = footprints(texts)
+    assert first is None and second.equals(shapely.box(0, 0, 1, 1))
