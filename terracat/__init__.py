@@ -58,7 +58,7 @@ __all__ = [
     "search",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _default: Catalogue | None = None
 _default_lock = threading.Lock()
