@@ -36,6 +36,7 @@ __all__ = [
     "FileLists",
     "file_list_array",
     "object_lines",
+    "one_chunk",
     "read_json_lines",
 ]
 
@@ -98,7 +99,7 @@ class FileLists:
                 table = read_json_lines(lines, _LINKS_SCHEMA, pretty=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return _parsed_leniently(self.raw_links)
-        columns = {kind: _one_chunk(table[kind]) for kind in FILE_COLUMNS}
+        columns = {kind: one_chunk(table[kind]) for kind in FILE_COLUMNS}
         if table.num_rows != len(self.raw_links) or any(
             column.values.null_count for column in columns.values()
         ):
@@ -144,7 +145,8 @@ class FileListBatches:
         return pa.concat_tables([_LINKS_SCHEMA.empty_table(), *(job.table() for job in self._jobs)])
 
 
-def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+def one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array, copied only when it has several chunks."""
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
@@ -173,7 +175,8 @@ def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> 
     )
 
 
-_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_Int64 = Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
 
 
 class _FileLink(msgspec.Struct, gc=False):
@@ -228,7 +231,7 @@ def _cleaned_link(link: dict[str, Any]) -> dict[str, Any]:
     }
     with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):
         length = int(link["length"])
-        if -(2**63) <= length < 2**63:
+        if _INT64_MIN <= length <= _INT64_MAX:
             cleaned["length"] = length
     return cleaned
 

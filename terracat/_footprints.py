@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from terracat._files import object_lines, read_json_lines
+from terracat._files import object_lines, one_chunk, read_json_lines
 
 __all__ = ["footprints"]
 
@@ -33,10 +33,10 @@ def footprints(texts: Sequence[bytes]) -> np.ndarray:
     distinct = list(positions)
     geometries = np.full(len(distinct), None, dtype=object)
     present = [position for position, text in enumerate(distinct) if text != b"null"]
-    texts = [distinct[position] for position in present]
-    built = _polygons(texts)
+    present_texts = [distinct[position] for position in present]
+    built = _polygons(present_texts)
     geometries[present] = (
-        shapely.from_geojson(texts, on_invalid="ignore") if built is None else built
+        shapely.from_geojson(present_texts, on_invalid="ignore") if built is None else built
     )
     return geometries[np.asarray(index, dtype=np.intp)]
 
@@ -50,7 +50,7 @@ def _polygons(texts: list[bytes]) -> np.ndarray | None:
         table = read_json_lines(blob, _POLYGON)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # another geometry type, or pretty-printed texts: GEOS's reader decides
-    kinds, polygons = table["type"].combine_chunks(), table["coordinates"].combine_chunks()
+    kinds, polygons = one_chunk(table["type"]), one_chunk(table["coordinates"])
     if table.num_rows != len(texts) or kinds.null_count or polygons.null_count:
         return None
     if not pc.all(pc.equal(kinds, "Polygon")).as_py():

@@ -151,19 +151,16 @@ def _page_values(rows: list[dict[str, Any]], decoded: Sequence[Any]) -> dict[str
     either in every row or in none, so the properties are added as whole columns.
     """
     layouts = list(map(tuple, rows))
-    if not rows or layouts.count(layouts[0]) != len(layouts):
+    if rows and layouts.count(layouts[0]) == len(layouts):
+        columns = _transposed(rows)
         for key, values in _scalar_properties(decoded):
-            for row, value in zip(rows, values, strict=True):
-                if value is not None and key not in row:
-                    row[key] = value
-        return _transposed(rows)
-    columns: dict[str, Sequence[Any]] = dict(
-        zip(layouts[0], zip(*map(dict.values, rows), strict=True), strict=True)
-    )
+            columns.setdefault(key, values)
+        return columns
     for key, values in _scalar_properties(decoded):
-        if key not in columns:
-            columns[key] = values
-    return columns
+        for row, value in zip(rows, values, strict=True):
+            if value is not None and key not in row:
+                row[key] = value
+    return _transposed(rows)
 
 
 def _scalar_properties(decoded: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
