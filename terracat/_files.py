@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -32,12 +32,12 @@ __all__ = [
     "FILE_FIELDS",
     "FILE_LIST",
     "FILE_LIST_DTYPE",
-    "FileListBatches",
     "FileLists",
     "file_list_array",
     "object_lines",
     "one_chunk",
     "read_json_lines",
+    "submit",
 ]
 
 FILE_COLUMNS = ("data", "related", "previews", "alternates")
@@ -69,6 +69,11 @@ _start_executor()
 os.register_at_fork(after_in_child=_start_executor)
 
 
+def submit(job: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run ``job`` on the background thread (whichever is this process's)."""
+    return _EXECUTOR.submit(job, *args)
+
+
 class FileLists:
     """The file lists of a batch of products, being parsed in the background.
 
@@ -82,7 +87,7 @@ class FileLists:
         self._parsed: Future[pa.Table] | None = None
         blob = object_lines(raw_links)
         if blob is not None:
-            self._parsed = _EXECUTOR.submit(read_json_lines, blob, _LINKS_SCHEMA)
+            self._parsed = submit(read_json_lines, blob, _LINKS_SCHEMA)
 
     def table(self) -> pa.Table:
         """The four file-list columns, one row per product, in order; no product's list null."""
@@ -110,39 +115,6 @@ class FileLists:
                 for kind, column in columns.items()
             }
         )
-
-
-BATCH = 2_000
-"""Products whose file lists are parsed in one background job.
-
-Each job costs the background thread two waits for the interpreter lock (up to the 5 ms switch
-interval each, while the caller decodes), so pages of 100 are gathered into larger jobs; the
-last job of a frame is waited for whole, so they are not made larger still.
-"""
-
-
-class FileListBatches:
-    """The file lists of consecutive pages, gathered into background jobs of :data:`BATCH`."""
-
-    def __init__(self, batch: int = BATCH) -> None:
-        self.batch = batch
-        self._pending: list[bytes] = []
-        self._jobs: list[FileLists] = []
-
-    def add(self, raw_links: Sequence[bytes]) -> None:
-        self._pending.extend(raw_links)
-        if len(self._pending) >= self.batch:
-            self._submit()
-
-    def _submit(self) -> None:
-        if self._pending:
-            self._jobs.append(FileLists(self._pending))
-            self._pending = []
-
-    def table(self) -> pa.Table:
-        """The file lists of every product added, in order."""
-        self._submit()
-        return pa.concat_tables([_LINKS_SCHEMA.empty_table(), *(job.table() for job in self._jobs)])
 
 
 def one_chunk(column: pa.ChunkedArray) -> pa.Array:

@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from itertools import chain
 from typing import Any
 
@@ -25,13 +26,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from terracat._arrow_properties import (
+    Layout,
+    PropertySchema,
+    Unlearnable,
+    batch_columns,
+    joined,
+    merged,
+    parse_batch,
+)
 from terracat._files import (
     FILE_COLUMNS,
     FILE_FIELDS,
     FILE_LIST,
     FILE_LIST_DTYPE,
-    FileListBatches,
+    FileLists,
     file_list_array,
+    submit,
 )
 from terracat._footprints import footprints
 from terracat._properties import decode_properties, learned_keys
@@ -175,71 +186,79 @@ def _scalar_properties(decoded: Sequence[Any]) -> Iterator[tuple[str, list[Any]]
             yield key, scalars
 
 
-def _text_column(texts: list[msgspec.Raw]) -> pd.api.extensions.ExtensionArray:
-    """JSON texts (slices of the page bodies) as a ``string`` column: one copy, no Python str.
-
-    The texts are joined into one buffer that Arrow uses as it is, with offsets from their
-    lengths, and validates as UTF-8. (``pa.array`` over memoryviews of them would copy too, but
-    never releases the views, keeping every page body alive.)
-    """
-    offsets = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=offsets[1:])
-    data = pa.py_buffer(b"".join(texts))
-    if offsets[-1] < 2**31:
-        binary, text = pa.binary(), pa.string()
-        offsets = offsets.astype(np.int32)
-    else:
-        binary, text = pa.large_binary(), pa.large_string()
-    array = pa.Array.from_buffers(binary, len(texts), [None, pa.py_buffer(offsets), data])
-    return pd.arrays.ArrowStringArray(array.cast(text))
-
-
 @dataclass
-class PageRows:
-    """One page's features parsed into row values: the per-page share of building a frame.
+class BatchRows:
+    """Consecutive products parsed into row values: the share of one batch in building a frame.
 
-    Parsing page by page lets a search parse each page while later ones are still on the wire;
-    the file lists (``links``, raw) go to :class:`~terracat._files.FileListBatches`.
+    ``columns`` holds Arrow arrays when Arrow flattened the batch, lists of Python values when
+    the general path did.
     """
 
     ids: list[str]
-    raw_properties: list[msgspec.Raw]
+    text: pa.Array  # the original properties, as JSON text
     geometries: list[bytes]
-    values: dict[str, Sequence[Any]]  # the flattened rows, by column
-    links: list[msgspec.Raw]
+    columns: dict[str, pa.Array | Sequence[Any]]
+    files: pa.Table  # the four file-list columns
 
 
-def parse_features(features: Sequence[_Feature]) -> PageRows:
-    """Decode and flatten one page's features (the CPU-heavy part of a search)."""
+def general_rows(raw_properties: Sequence[bytes]) -> tuple[dict[str, Sequence[Any]], pa.Table]:
+    """Products flattened by msgspec and Python, whatever their shape: the path for batches
+    Arrow's reader refuses or cannot flatten exactly."""
     with _gc_paused():
-        raw_properties = [f.properties for f in features]
         decoded = [decode_properties(raw) for raw in raw_properties]
+        files = FileLists([p.links for p in decoded])  # parsed while the rows are flattened
         rows = [_flatten(properties) for properties in decoded]
-        return PageRows(
-            ids=[f.id for f in features],
-            raw_properties=raw_properties,
-            geometries=[bytes(f.geometry) for f in features],
-            values=_page_values(rows, decoded),  # while the rows are fresh in the CPU's caches
-            links=[p.links for p in decoded],
+        values = _page_values(rows, decoded)
+    return values, files.table()
+
+
+class _Batch:
+    """A batch of products whose properties are being parsed in the background."""
+
+    def __init__(
+        self, features: Sequence[_Feature], schema: tuple[pa.StructType, Layout] | None
+    ) -> None:
+        self.ids = [f.id for f in features]
+        self.raw_properties = [f.properties for f in features]
+        self.geometries = [bytes(f.geometry) for f in features]
+        self.schema = schema
+        data, offsets = joined(self.raw_properties)
+        readable = schema is not None and all(
+            memoryview(raw)[:1] == b"{" for raw in self.raw_properties
         )
+        self._parsed = submit(parse_batch, data, offsets, schema[0] if readable else None)
+        self._rows: BatchRows | None = None
+        self.in_arrow = False
+        """Whether Arrow flattened the batch (known once :meth:`rows` ran)."""
+
+    def parsed(self) -> bool:
+        return self._parsed.done()
+
+    def rows(self, learner: PropertySchema) -> BatchRows:
+        """The batch's rows (flattened once); a batch Arrow could not flatten teaches
+        ``learner`` what the schema lacked, for the batches submitted after it."""
+        if self._rows is None:
+            parsed = self._parsed.result()
+            found = None
+            if parsed.table is not None and self.schema is not None:
+                found = batch_columns(parsed.table, *self.schema)
+            if found is None:
+                if self.schema is not None:
+                    learner.learn(self.raw_properties)
+                columns, files = general_rows(self.raw_properties)
+            else:
+                columns, files = found
+            self.in_arrow = found is not None
+            self._rows = BatchRows(self.ids, parsed.text, self.geometries, columns, files)
+        return self._rows
 
 
-def frame_from_pages(
-    pages: Sequence[PageRows],
-    limit: int | None = None,
-    seen: set[str] | None = None,
-    files: FileListBatches | None = None,
+def frame_from_batches(
+    batches: Sequence[BatchRows], limit: int | None = None, seen: set[str] | None = None
 ) -> geopandas.GeoDataFrame:
-    """The frame of parsed pages, in order; an id seen before is dropped, then ``limit`` applied.
-
-    ``seen`` carries the ids of earlier frames of the same search, ``files`` the pages' file
-    lists already on their way (see :class:`FrameBuilder`).
-    """
-    if files is None:
-        files = FileListBatches()
-        for page in pages:
-            files.add(page.links)
-    ids = [i for page in pages for i in page.ids]
+    """The frame of parsed batches, in order; an id seen before is dropped, then ``limit``
+    applied. ``seen`` carries the ids of earlier frames of the same search."""
+    ids = [i for batch in batches for i in batch.ids]
     if not ids:
         return empty_frame()
     seen = set() if seen is None else seen
@@ -250,76 +269,111 @@ def frame_from_pages(
             if flag:
                 kept += 1
                 keep[position] = kept <= limit
-    every = all(keep)
+    mask = None if all(keep) else pa.array(keep)
 
     def gathered(values: Iterator[Any]) -> list[Any]:
-        if every:
+        if mask is None:
             return list(values)
         return [value for value, flag in zip(values, keep, strict=True) if flag]
 
-    with _gc_paused():
-        values = {
-            name: gathered(
-                chain.from_iterable(
-                    page.values.get(name, (None,) * len(page.ids)) for page in pages
-                )
-            )
-            for name in dict.fromkeys(chain.from_iterable(page.values for page in pages))
-        }
-        columns: dict[str, Any] = {"id": pd.array(gathered(iter(ids)), dtype="string")}
-        columns.update(_row_columns(values))
-        columns["properties"] = _text_column(
-            gathered(r for page in pages for r in page.raw_properties)
-        )
-        geometries = footprints(gathered(g for page in pages for g in page.geometries))
-        # last: the file lists have been parsing in the background all along
-        file_lists = files.table()
-        if not every:
-            file_lists = file_lists.filter(pa.array(keep))
-        for kind in FILE_COLUMNS:
-            columns[kind] = pd.arrays.ArrowExtensionArray(file_lists[kind].combine_chunks())
-        frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
+    names = dict.fromkeys(chain.from_iterable(batch.columns for batch in batches))
+    columns: dict[str, Any] = {"id": pd.array(gathered(iter(ids)), dtype="string")}
+    for name in names:
+        chunks = [batch.columns.get(name, _Missing(len(batch.ids))) for batch in batches]
+        columns[name] = _folded_column(name, chunks, mask)
+    columns["properties"] = _text_column([batch.text for batch in batches], mask)
+    geometries = footprints(gathered(g for batch in batches for g in batch.geometries))
+    file_lists = pa.concat_tables([batch.files for batch in batches])
+    if mask is not None:
+        file_lists = file_lists.filter(mask)
+    for kind in FILE_COLUMNS:
+        columns[kind] = pd.arrays.ArrowExtensionArray(file_lists[kind].combine_chunks())
+    frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
     return frame[_ordered(frame)]
+
+
+def _text_column(texts: Sequence[pa.Array], mask: pa.Array | None) -> pd.api.extensions.ExtensionArray:
+    """The batches' JSON texts as one ``string`` column, their buffers used as they are."""
+    if len({text.type for text in texts}) > 1:
+        texts = [text.cast(pa.large_string()) for text in texts]
+    column = pa.chunked_array(texts)
+    return pd.arrays.ArrowStringArray(column if mask is None else column.filter(mask))
 
 
 FRAME_CHUNK = 10_000
 """Products parsed before they are folded into a partial frame (bounds a search's peak memory)."""
 
+BATCH = 2_000
+"""Products whose properties Arrow parses in one background job.
+
+Pages of 100 are gathered into larger jobs because each costs the background thread waits for
+the interpreter lock; the last job of a frame is waited for whole, so they are not made larger.
+"""
+
 
 class FrameBuilder:
     """Builds a search's frame page by page.
 
-    Every ``chunk`` products, the pages parsed so far are folded into a partial frame, so that
-    the per-product Python objects of parsing (several times the frame's own size) never exist
-    for the whole result at once; the partial frames are concatenated at the end with the dtypes
-    each column has where it is present.
+    Products are gathered into batches of ``batch``, parsed in the background as soon as a
+    batch is full. Every ``chunk`` products, the batches are folded into a partial frame, so
+    that the per-product objects of the general path never exist for the whole result at
+    once; the partial frames are concatenated at the end with the dtypes each column has
+    where it is present. ``arrow=False`` flattens every batch by the general path (to compare
+    the two).
     """
 
-    def __init__(self, limit: int | None = None, chunk: int = FRAME_CHUNK) -> None:
+    def __init__(
+        self,
+        limit: int | None = None,
+        chunk: int = FRAME_CHUNK,
+        batch: int = BATCH,
+        *,
+        arrow: bool = True,
+    ) -> None:
         self.limit = limit
         self.chunk = chunk
+        self.batch = batch
+        self._schema = PropertySchema()
+        self._schema.usable = arrow
         self._seen: set[str] = set()
-        self._pending: list[PageRows] = []
+        self._waiting: list[_Feature] = []
+        self._batches: list[_Batch] = []
         self._pending_count = 0
-        self._files = FileListBatches()
         self._parts: list[geopandas.GeoDataFrame] = []
         self._kept = 0
+        self.flattened = {"arrow": 0, "general": 0}
+        """Batches flattened by each path so far (the general one is the slower)."""
 
     def add(self, features: Sequence[_Feature]) -> None:
-        """Parse one page's features (the ``prepare`` step of :meth:`Pages.collect`)."""
-        rows = parse_features(features)
-        self._files.add(rows.links)
-        self._pending.append(rows)
-        self._pending_count += len(rows.ids)
+        """Take one page's features (the ``prepare`` step of :meth:`Pages.collect`)."""
+        self._waiting.extend(features)
+        self._pending_count += len(features)
+        if len(self._waiting) >= self.batch:
+            self._submit()
         if self._pending_count >= self.chunk:
             self._fold()
 
+    def _submit(self) -> None:
+        if not self._waiting:
+            return
+        if self._schema.type is None and self._schema.usable:
+            self._schema.learn(f.properties for f in self._waiting[: PropertySchema.SAMPLE])
+        for batch in self._batches:
+            if batch.parsed():  # flattened now, a batch Arrow refused improves the next ones
+                batch.rows(self._schema)
+        self._batches.append(_Batch(self._waiting, self._schema.current()))
+        self._waiting = []
+
     def _fold(self) -> None:
-        if not self._pending:
+        self._submit()
+        if not self._batches:
             return
         remaining = None if self.limit is None else max(0, self.limit - self._kept)
-        part = frame_from_pages(self._pending, remaining, self._seen, self._files)
-        self._pending, self._pending_count, self._files = [], 0, FileListBatches()
+        rows = [batch.rows(self._schema) for batch in self._batches]
+        for batch in self._batches:
+            self.flattened["arrow" if batch.in_arrow else "general"] += 1
+        self._batches, self._pending_count = [], 0
+        part = frame_from_batches(rows, remaining, self._seen)
         if len(part):
             self._parts.append(part)
             self._kept += len(part)
@@ -339,7 +393,7 @@ class FrameBuilder:
         self._parts = []
         for name, dtype in dtypes.items():
             if name != "geometry" and frame[name].dtype != dtype:
-                with contextlib.suppress(TypeError, ValueError):
+                with contextlib.suppress(TypeError, ValueError, OverflowError):
                     frame[name] = frame[name].astype(dtype)
         frame = geopandas.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
         return frame[_ordered(frame)]
@@ -430,33 +484,65 @@ def _transposed(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
     return dict(zip(names, zip(*map(dict.values, rows), strict=True), strict=True))
 
 
-def _row_columns(values_by_name: dict[str, Sequence[Any]]) -> dict[str, Any]:
-    """Columns of Python values as typed columns, converted by Arrow in C++ where they allow.
+class _Missing(int):
+    """A batch's share of a column it does not have: that many nulls."""
+
+
+def _folded_column(
+    name: str, chunks: Sequence[pa.Array | Sequence[Any] | _Missing], mask: pa.Array | None
+) -> Any:
+    """One column of a fold from its batches' shares, typed by Arrow in C++ where they allow.
 
     A field whose values mix types (a number here, text there) takes the slower path of
     :func:`_column`, which keeps odd values as objects rather than failing.
     """
-    columns: dict[str, Any] = {}
-    for name, values in values_by_name.items():
+    if not any(isinstance(chunk, pa.Array) for chunk in chunks):
+        values = _values(chunks, mask)  # the general path's: typed all at once, as they came
         try:
             column = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            columns[name] = _column(name, list(values))
-            continue
-        target = ARROW_TYPES.get(KNOWN_DTYPES.get(name, ""))
-        if target is None and _looks_like_time(name) and column.type in (pa.string(), pa.null()):
-            target = UTC_MILLISECONDS
-        if target is not None and column.type != target:
-            try:
-                column = column.cast(target)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                columns[name] = _column(name, list(values))
-                continue
-        if column.type == pa.null():
-            columns[name] = pd.array(list(values), dtype=object)
-        else:
-            columns[name] = column.to_pandas(types_mapper=_PANDAS_TYPES.get)
-    return columns
+            return _column(name, values)
+        return _typed_column(name, column)
+    try:
+        shares = [
+            chunk if isinstance(chunk, pa.Array) else pa.array(_python(chunk)) for chunk in chunks
+        ]
+        common = reduce(merged, (share.type for share in shares))
+        column = pa.concat_arrays([share.cast(common) for share in shares])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, Unlearnable):
+        return _column(name, _values(chunks, mask))
+    return _typed_column(name, column if mask is None else column.filter(mask))
+
+
+def _values(chunks: Sequence[pa.Array | Sequence[Any] | _Missing], mask: pa.Array | None) -> list:
+    """The Python values of a column's shares, those ``mask`` keeps."""
+    values = list(chain.from_iterable(map(_python, chunks)))
+    if mask is None:
+        return values
+    return [value for value, flag in zip(values, mask.to_pylist(), strict=True) if flag]
+
+
+def _python(chunk: pa.Array | Sequence[Any] | _Missing) -> Sequence[Any]:
+    if isinstance(chunk, _Missing):
+        return (None,) * chunk
+    if isinstance(chunk, pa.Array):
+        return chunk.to_pylist()
+    return chunk
+
+
+def _typed_column(name: str, column: pa.Array) -> Any:
+    """An Arrow column as the contract's dtype: known names and times cast, the rest as read."""
+    target = ARROW_TYPES.get(KNOWN_DTYPES.get(name, ""))
+    if target is None and _looks_like_time(name) and column.type in (pa.string(), pa.null()):
+        target = UTC_MILLISECONDS
+    if target is not None and column.type != target:
+        try:
+            column = column.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return _column(name, column.to_pylist())
+    if column.type == pa.null():
+        return pd.array([None] * len(column), dtype=object)
+    return column.to_pandas(types_mapper=_PANDAS_TYPES.get)
 
 
 def _column(name: str, values: list[Any]) -> Any:
@@ -473,7 +559,7 @@ def _column(name: str, values: list[Any]) -> Any:
             pass
     try:
         return pd.array(values, dtype=dtype)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # 2**70 is an int, but no Int64
         return pd.array(values, dtype=object)  # a catalogue sent something odd: keep it as it came
 
 
