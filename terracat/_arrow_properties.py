@@ -210,11 +210,11 @@ class PropertySchema:
     SAMPLE = 100
     """Products the schema is first learned from (one catalogue page)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, usable: bool = True) -> None:
         self._lock = threading.Lock()
         self.type: pa.StructType | None = None
         self.layout: Layout | None = None
-        self.usable = True
+        self.usable = usable
 
     def learn(self, raw_properties: Iterable[bytes]) -> None:
         """Widen the schema by these products' properties (raw JSON)."""

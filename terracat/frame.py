@@ -232,7 +232,7 @@ class _Batch:
         """Whether Arrow flattened the batch (known once :meth:`rows` ran)."""
 
     def parsed(self) -> bool:
-        return self._parsed.done()
+        return self._rows is not None or self._parsed.done()
 
     def rows(self, learner: PropertySchema) -> BatchRows:
         """The batch's rows (flattened once); a batch Arrow could not flatten teaches
@@ -250,6 +250,7 @@ class _Batch:
                 columns, files = found
             self.in_arrow = found is not None
             self._rows = BatchRows(self.ids, parsed.text, self.geometries, columns, files)
+            del self.raw_properties, self._parsed  # the page bodies and the parsed table
         return self._rows
 
 
@@ -333,8 +334,7 @@ class FrameBuilder:
         self.limit = limit
         self.chunk = chunk
         self.batch = batch
-        self._schema = PropertySchema()
-        self._schema.usable = arrow
+        self._schema = PropertySchema(usable=arrow)
         self._seen: set[str] = set()
         self._waiting: list[_Feature] = []
         self._batches: list[_Batch] = []

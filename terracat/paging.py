@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -225,17 +227,16 @@ class Pages:
             return self._collect_windows(first, prepare)
         starts = list(range(1 + self.page_size, wanted + 1, self.page_size))
         prepared = [prepare(first.features)]
-        pages = [first]
-        for page in self._map(self._page, starts):
-            pages.append(page)
-            prepared.append(prepare(page.features))
-        received = sum(len(page.features) for page in pages)
-        extra = self._beyond(pages, received, depth_of(first, self.page_size))
+        last, received = first, len(first.features)
+        for last in self._map(self._page, starts):  # no page kept: its body goes with it
+            received += len(last.features)
+            prepared.append(prepare(last.features))
+        extra = self._beyond(last, 1 + len(starts), received, depth_of(first, self.page_size))
         if extra:
             prepared.append(prepare(extra))
         return prepared
 
-    def _beyond(self, pages: Sequence[Page], received: int, depth: int | None) -> list[Any]:
+    def _beyond(self, last: Page, pages: int, received: int, depth: int | None) -> list[Any]:
         """Products past the pages the first total announced, while the last page comes full.
 
         A catalogue being ingested into can report a smaller total on the first page than it
@@ -243,7 +244,7 @@ class Pages:
         or empty page, the limit, or the catalogue's depth.
         """
         extra: list[Any] = []
-        last, start = pages[-1], 1 + len(pages) * self.page_size
+        start = 1 + pages * self.page_size
         while (
             len(last.features) == self.page_size
             and (self.limit is None or received + len(extra) < self.limit)
@@ -255,14 +256,29 @@ class Pages:
         return extra
 
     def _map(self, work: Callable[[Any], T], items: Sequence[Any]) -> Iterator[T]:
-        """``work`` over ``items`` on the worker pool, results yielded in order as they come."""
+        """``work`` over ``items`` on the worker pool, results yielded in order as they come.
+
+        At most twice ``workers`` results wait to be taken: pages fetched faster than they
+        are parsed do not pile up in memory.
+        """
         if not items:
             return
         if self.workers == 1 or len(items) == 1:
             yield from map(work, items)
             return
+        ahead = 2 * self.workers
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
-            yield from pool.map(work, items)
+            pending = deque(pool.submit(work, item) for item in items[:ahead])
+            following = iter(items[ahead:])
+            try:
+                while pending:
+                    result = pending.popleft().result()
+                    for item in islice(following, 1):
+                        pending.append(pool.submit(work, item))
+                    yield result
+            finally:
+                for future in pending:
+                    future.cancel()
 
     # ---- deep results in time windows ----------------------------------------------------------
 

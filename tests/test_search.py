@@ -306,6 +306,20 @@ def test_get_products_fetches_page_by_page(local_catalogue, catalogue):
     products.close()
 
 
+def test_pages_are_not_fetched_far_ahead_of_their_parsing(local_catalogue, catalogue):
+    """Pages fetched faster than they are parsed wait in memory: at most 2 x workers of them."""
+    pages = catalogue._pages("/products", {"collection": TOC, "count": "5"}, 200)
+    before = len(local_catalogue.app.requests)
+    ahead = []
+
+    def slow_parse(features):
+        time.sleep(0.02)
+        ahead.append(len(local_catalogue.app.requests) - before - len(ahead))
+
+    pages.collect(slow_parse)
+    assert len(ahead) > 6 * pages.workers  # long enough for the fetches to run away
+    assert max(ahead) <= 2 * pages.workers + 1  # fetched, not yet parsed (the first page too)
+
 def test_collections_are_views(catalogue):
     collections = {c.id: c for c in catalogue.get_collections()}
     assert set(collections) == {TOC, NDVI, S1}
