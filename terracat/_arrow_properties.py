@@ -18,7 +18,6 @@ and odd catalogue answers cost time, never products.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +174,10 @@ def layout_of(properties: pa.StructType) -> Layout | None:
             if not pa.types.is_struct(kind) or any(f.type not in SCALAR_TYPES for f in kind):
                 return None
             target[section] = tuple(f.name for f in kind)
+    if any(
+        fields.get(name, pa.null()) not in SCALAR_TYPES for name in ("title", "parentIdentifier")
+    ):
+        return None
     scalars = tuple(
         name
         for name, kind in fields.items()
@@ -203,46 +206,51 @@ def _scalar_rank(name: str) -> int:
 class PropertySchema:
     """The Arrow type of one search's properties, learned from its products as they come.
 
-    ``type`` is None until learned, and once products turn up that no Arrow type (or no
-    :class:`Layout`) fits, ``usable`` is False for the rest of the search.
+    ``type`` is None until learned. Once products turn up that no Arrow type (or no
+    :class:`Layout`) fits, or batches keep failing for reasons learning cannot fix (a file
+    length of ``1.0``), ``usable`` is False for the rest of the search: each failed batch costs
+    its Arrow read on top of the general path.
     """
 
     SAMPLE = 100
     """Products the schema is first learned from (one catalogue page)."""
 
+    FUTILE = 3
+    """Failed batches that taught the schema nothing, after which it is given up."""
+
     def __init__(self, *, usable: bool = True) -> None:
-        self._lock = threading.Lock()
         self.type: pa.StructType | None = None
         self.layout: Layout | None = None
         self.usable = usable
+        self._futile = 0
 
     def learn(self, raw_properties: Iterable[bytes]) -> None:
         """Widen the schema by these products' properties (raw JSON)."""
-        with self._lock:
-            if not self.usable:
-                return
-            try:
-                learned = self.type or pa.struct([])
-                for raw in raw_properties:
-                    value = msgspec.json.decode(raw)
-                    if not isinstance(value, dict):
-                        raise Unlearnable("properties not an object")
-                    learned = merged(learned, learned_type(_without_file_fields(value)))
-                learned = _with_file_links(learned)
-            except (Unlearnable, msgspec.DecodeError):
-                self.usable = False
-                return
-            if learned == self.type:  # the batch failed for a reason learning cannot fix
-                self.usable = False
-                return
-            self.type, self.layout = learned, layout_of(learned)
-            self.usable = self.layout is not None
+        if not self.usable:
+            return
+        try:
+            learned = self.type or pa.struct([])
+            for raw in raw_properties:
+                value = msgspec.json.decode(raw)
+                if not isinstance(value, dict):
+                    raise Unlearnable("properties not an object")
+                learned = merged(learned, learned_type(_without_file_fields(value)))
+            learned = _with_file_links(learned)
+        except (Unlearnable, msgspec.DecodeError):
+            self.usable = False
+            return
+        if learned == self.type:
+            self._futile += 1
+            self.usable = self._futile < self.FUTILE
+            return
+        self.type, self.layout = learned, layout_of(learned)
+        self.usable = self.layout is not None
 
     def current(self) -> tuple[pa.StructType, Layout] | None:
-        with self._lock:
-            if self.usable and self.type is not None and self.layout is not None:
-                return self.type, self.layout
-            return None
+        """The schema and layout to read the next batch with, if any."""
+        if self.usable and self.type is not None and self.layout is not None:
+            return self.type, self.layout
+        return None
 
 
 @dataclass
@@ -258,9 +266,7 @@ BLOCK_SIZE = 1 << 20
 """Bytes Arrow's reader parses per task: blocks of a batch are parsed on both cores."""
 
 
-def parse_batch(
-    data: bytes, offsets: np.ndarray, properties: pa.StructType | None
-) -> ParsedBatch:
+def parse_batch(data: bytes, offsets: np.ndarray, properties: pa.StructType | None) -> ParsedBatch:
     """The background job: validate the joined texts as UTF-8, and read them with Arrow.
 
     ``data`` holds the JSON objects back to back (Arrow's reader needs no separator between

@@ -1,14 +1,12 @@
-"""Products' file lists as Arrow ``list<struct>`` columns, parsed off the interpreter's lock.
+"""Products' file lists as Arrow ``list<struct>`` columns, and the thread that parses JSON.
 
-A product's ``properties.links`` hold most of its JSON (8 to 20 file entries of five fields),
-and turning them into one Python dict per file was the largest cost of a search and of a
-frame's memory. Here the raw ``links`` objects of many products go to Arrow's JSON reader as
-newline-delimited JSON, in a background thread: the C++ parser releases the GIL, so the file
-lists of a batch of pages are parsed on the second core while the calling thread decodes the
-next pages.
-Arrow's reader is strict (a length of ``1.0``, a number as a title, a null entry fail it);
-such a batch is parsed again by msgspec and cleaned entry by entry, so odd catalogue answers
-cost time, never products.
+A product's ``properties.links`` hold most of its JSON (8 to 20 file entries of five fields).
+A search reads them along with the rest of the properties (:mod:`terracat._arrow_properties`);
+here are their Arrow type, the background thread both use, and :class:`FileLists`, which parses
+the raw ``links`` of the products the general path flattens: newline-delimited, by Arrow's
+JSON reader in the background thread (the C++ parser releases the GIL), and when Arrow's
+strictness refuses a batch (a length of ``1.0``, a number as a title, a null entry), by
+msgspec, cleaned entry by entry. Odd catalogue answers cost time, never products.
 
 The frame keeps the result as ``pd.ArrowDtype`` columns: each value reads as a list of
 ``{href, length, title, type, category}`` dicts, and Parquet stores them as ``list<struct>``.
@@ -52,7 +50,7 @@ _EMPTY = pa.scalar([], FILE_LIST)
 
 
 _EXECUTOR: ThreadPoolExecutor
-"""The one thread that parses file lists: the machine's other core, not a pool to tune.
+"""The one thread that runs JSON parsing jobs: the machine's other core, not a pool to tune.
 
 Searches running at once share it; its thread starts with the first job.
 """

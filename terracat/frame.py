@@ -1,11 +1,15 @@
 """Catalogue pages -> one GeoDataFrame, one row per product (the column contract of DESIGN.md).
 
-Decoding is the hot path of a search: a page is decoded once by msgspec into thin structs whose
-``geometry`` and ``properties`` stay raw JSON bytes, so the footprints are built by GEOS in one
-vectorised call and the original properties are kept losslessly as text without re-encoding.
-The properties are decoded into Python objects only to flatten their scalars into columns; the
-file lists go to Arrow's JSON reader on the other core (:mod:`terracat._files`) and stay Arrow
-``list<struct>`` columns, never one Python dict per file.
+Decoding is the hot path of a search. msgspec splits a page into ids, raw geometry and raw
+properties; the properties of a batch of products are joined into the buffer of the frame's
+``properties`` text column, and that same buffer goes to Arrow's JSON reader in a background
+thread, with a schema learned from the search's first products
+(:mod:`terracat._arrow_properties`). The columns are cut out of Arrow's result with Arrow
+compute, so the calling thread holds the interpreter lock only to decode pages and join texts,
+and the file lists stay Arrow ``list<struct>`` columns, never one Python dict per file.
+A batch Arrow refuses, or could only flatten by knowing which keys each product has, takes the
+general path: msgspec structs flattened in Python (:func:`general_rows`). Footprints are built
+by GEOS in vectorised calls (:mod:`terracat._footprints`).
 """
 
 from __future__ import annotations
@@ -293,7 +297,9 @@ def frame_from_batches(
     return frame[_ordered(frame)]
 
 
-def _text_column(texts: Sequence[pa.Array], mask: pa.Array | None) -> pd.api.extensions.ExtensionArray:
+def _text_column(
+    texts: Sequence[pa.Array], mask: pa.Array | None
+) -> pd.api.extensions.ExtensionArray:
     """The batches' JSON texts as one ``string`` column, their buffers used as they are."""
     if len({text.type for text in texts}) > 1:
         texts = [text.cast(pa.large_string()) for text in texts]

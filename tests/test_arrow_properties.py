@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from terracat._arrow_properties import Unlearnable, layout_of, learned_type, merged
 from terracat.frame import FrameBuilder, decode_page
+
 from .conftest import load_fixture
 
 _names = st.sampled_from(["tileId", "status", "title", "cloudCover", "beginningDateTime", "x"])

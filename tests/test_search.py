@@ -320,6 +320,7 @@ def test_pages_are_not_fetched_far_ahead_of_their_parsing(local_catalogue, catal
     assert len(ahead) > 6 * pages.workers  # long enough for the fetches to run away
     assert max(ahead) <= 2 * pages.workers + 1  # fetched, not yet parsed (the first page too)
 
+
 def test_collections_are_views(catalogue):
     collections = {c.id: c for c in catalogue.get_collections()}
     assert set(collections) == {TOC, NDVI, S1}
