@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json
 
-from terracat._files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST
+from terracat._files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, one_chunk
 from terracat._properties import COMMON_KEYS
 
 __all__ = [
@@ -321,10 +321,6 @@ def _same_except_links(result: pa.Schema, expected: pa.StructType) -> bool:
     return True
 
 
-def _one(column: pa.ChunkedArray) -> pa.Array:
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
 def batch_columns(
     table: pa.Table, properties: pa.StructType, layout: Layout
 ) -> tuple[dict[str, pa.Array], pa.Table] | None:
@@ -335,7 +331,7 @@ def batch_columns(
     rows = table.num_rows
     columns: dict[str, pa.Array] = {}
     if any(layout.acquisition.values()):
-        blocks = _one(table[ACQUISITION])
+        blocks = one_chunk(table[ACQUISITION])
         flat, owners = pc.list_flatten(blocks), pc.list_parent_indices(blocks)
     for section, names in layout.acquisition.items():
         if not names:
@@ -349,23 +345,25 @@ def batch_columns(
         position[owner] = np.arange(len(owner))
         taken = values.filter(given).take(pa.array(position, mask=position < 0))
         columns.update(zip(names, taken.flatten(), strict=True))
-    columns["title"] = _one(table["title"]) if "title" in table.column_names else pa.nulls(rows)
+    columns["title"] = (
+        one_chunk(table["title"]) if "title" in table.column_names else pa.nulls(rows)
+    )
     columns["collection"] = (
-        _one(table["parentIdentifier"])
+        one_chunk(table["parentIdentifier"])
         if "parentIdentifier" in table.column_names
         else pa.nulls(rows)
     )
     for section, names in layout.product.items():
         if names:
-            columns.update(zip(names, _one(table[section]).flatten(), strict=True))
+            columns.update(zip(names, one_chunk(table[section]).flatten(), strict=True))
     if layout.times:
         for name in TIMES:
             columns.setdefault(name, pa.nulls(rows))
     for name in layout.scalars:
-        column = _one(table[name])
+        column = one_chunk(table[name])
         if column.null_count < rows:  # as the general path: only names some product gives
             columns[name] = column
-    files = _file_lists(_one(table["links"]))
+    files = _file_lists(one_chunk(table["links"]))
     if files is None:
         return None
     return columns, files

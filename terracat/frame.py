@@ -113,8 +113,25 @@ _page_decoder = msgspec.json.Decoder(Page)
 
 
 def decode_page(body: bytes) -> Page:
-    """Decode a catalogue page (a ``msgspec.ValidationError``/``DecodeError`` when malformed)."""
+    """Decode a catalogue page (a ``msgspec.ValidationError``/``DecodeError`` when malformed).
+
+    JSON is UTF-8, and msgspec does not check the raw parts it keeps, so the whole body is
+    checked first (by Arrow, without a copy): no column is ever made of bytes that are not text.
+    """
+    if not _is_utf8(body):
+        raise msgspec.DecodeError("the page is not UTF-8 text")
     return _page_decoder.decode(body)
+
+
+def _is_utf8(body: bytes) -> bool:
+    large = len(body) >= 2**31
+    size = pa.py_buffer(np.array([0, len(body)], np.int64 if large else np.int32))
+    binary, text = (pa.large_binary(), pa.large_string()) if large else (pa.binary(), pa.string())
+    try:
+        pa.Array.from_buffers(binary, 1, [None, size, pa.py_buffer(body)]).cast(text)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _flatten(properties: Any) -> dict[str, Any]:

@@ -253,3 +253,12 @@ def test_a_key_learned_mid_page_leaves_the_products_before_it_alone():
     df = _frame(page)
     assert df["aKeyNoCatalogueSentBefore"].isna().iloc[0]
     assert df["aKeyNoCatalogueSentBefore"].iloc[1] == "x"
+
+
+def test_a_page_that_is_not_utf8_is_refused_as_malformed():
+    page = json.dumps(load_fixture("products_s2_fapar.json")).encode()
+    broken = page.replace(b'"ARCHIVED"', b'"ARCH\xffVED"')
+    assert broken != page
+    with pytest.raises(msgspec.DecodeError, match="UTF-8"):
+        decode_page(broken)
+    assert len(decode_page(page.replace(b'"ARCHIVED"', '"ARCHIVÉ"'.encode())).features) == 1
