@@ -267,21 +267,21 @@ BLOCK_SIZE = 1 << 20
 
 
 def parse_batch(data: bytes, offsets: np.ndarray, properties: pa.StructType | None) -> ParsedBatch:
-    """The background job: validate the joined texts as UTF-8, and read them with Arrow.
+    """The background job: the joined texts as a string array, and Arrow's read of them.
 
     ``data`` holds the JSON objects back to back (Arrow's reader needs no separator between
-    them); ``properties`` is None when they must not be read (a text that is not an object:
-    a bare ``null`` crashes Arrow's reader, pyarrow 26).
+    them), slices of pages :func:`~terracat.frame.decode_page` checked as UTF-8; ``properties``
+    is None when they must not be read (a text that is not an object: a bare ``null`` crashes
+    Arrow's reader, pyarrow 26).
     """
     buffer = pa.py_buffer(data)
     if offsets[-1] < 2**31:
-        binary, text = pa.binary(), pa.string()
+        text = pa.string()
         offsets = offsets.astype(np.int32)
     else:
-        binary, text = pa.large_binary(), pa.large_string()
+        text = pa.large_string()
     count = len(offsets) - 1
-    texts = pa.Array.from_buffers(binary, count, [None, pa.py_buffer(offsets), buffer])
-    texts = texts.cast(text)  # raises ArrowInvalid on bytes that are not UTF-8
+    texts = pa.Array.from_buffers(text, count, [None, pa.py_buffer(offsets), buffer])
     if properties is None or count == 0:
         return ParsedBatch(texts, None)
     try:
