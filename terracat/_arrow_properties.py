@@ -28,8 +28,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json
 
-from terracat._files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, one_chunk
-from terracat._properties import COMMON_KEYS
+from terracat._files import (
+    FILE,
+    FILE_COLUMNS,
+    FILE_FIELDS,
+    FILE_LIST,
+    INT64_MAX,
+    INT64_MIN,
+    one_chunk,
+)
+from terracat._properties import COMMON_KEYS, SECTIONS
 
 __all__ = [
     "Layout",
@@ -44,13 +52,8 @@ __all__ = [
 ACQUISITION = "acquisitionInformation"
 ACQUISITION_SECTIONS = ("acquisitionParameters", "instrument", "platform")
 PRODUCT_SECTIONS = ("productInformation", "additionalAttributes")
-SECTIONS = frozenset((ACQUISITION, *PRODUCT_SECTIONS, "links"))
 TIMES = ("beginningDateTime", "endingDateTime")
 SCALAR_TYPES = frozenset((pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null()))
-FIRST_SCALARS = COMMON_KEYS
-"""Top-level names placed first among the other scalar columns, as the general path does."""
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Unlearnable(ValueError):
@@ -64,7 +67,7 @@ def learned_type(value: Any) -> pa.DataType:
     if isinstance(value, bool):
         return pa.bool_()
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
+        if not INT64_MIN <= value <= INT64_MAX:
             raise Unlearnable(f"{value} does not fit 64 bits")
         return pa.int64()
     if isinstance(value, float):
@@ -200,7 +203,8 @@ def layout_of(properties: pa.StructType) -> Layout | None:
 
 
 def _scalar_rank(name: str) -> int:
-    return FIRST_SCALARS.index(name) if name in FIRST_SCALARS else len(FIRST_SCALARS)
+    """Common names first, in the order the general path adds them; the rest as they came."""
+    return COMMON_KEYS.index(name) if name in COMMON_KEYS else len(COMMON_KEYS)
 
 
 class PropertySchema:

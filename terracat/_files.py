@@ -30,7 +30,10 @@ __all__ = [
     "FILE_FIELDS",
     "FILE_LIST",
     "FILE_LIST_DTYPE",
+    "INT64_MAX",
+    "INT64_MIN",
     "FileLists",
+    "all_objects",
     "file_list_array",
     "object_lines",
     "one_chunk",
@@ -120,12 +123,15 @@ def one_chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def object_lines(texts: Sequence[bytes]) -> bytes | None:
-    """The texts as lines for :func:`read_json_lines`, or None unless each is a JSON object.
+def all_objects(texts: Sequence[bytes]) -> bool:
+    """Whether each text is a JSON object, the only texts handed to Arrow's JSON reader: one
+    that is a bare ``null`` crashes it (pyarrow 26)."""
+    return all(memoryview(text)[:1] == b"{" for text in texts)
 
-    Only objects: a line that is a bare ``null`` crashes Arrow's JSON reader (pyarrow 26).
-    """
-    if not texts or not all(memoryview(text)[:1] == b"{" for text in texts):
+
+def object_lines(texts: Sequence[bytes]) -> bytes | None:
+    """The texts as lines for :func:`read_json_lines`, or None unless each is a JSON object."""
+    if not texts or not all_objects(texts):
         return None
     return b"\n".join(texts)
 
@@ -145,8 +151,8 @@ def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> 
     )
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_Int64 = Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class _FileLink(msgspec.Struct, gc=False):
@@ -201,7 +207,7 @@ def _cleaned_link(link: dict[str, Any]) -> dict[str, Any]:
     }
     with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError):
         length = int(link["length"])
-        if _INT64_MIN <= length <= _INT64_MAX:
+        if INT64_MIN <= length <= INT64_MAX:
             cleaned["length"] = length
     return cleaned
 

@@ -45,6 +45,7 @@ from terracat._files import (
     FILE_LIST,
     FILE_LIST_DTYPE,
     FileLists,
+    all_objects,
     file_list_array,
     submit,
 )
@@ -65,8 +66,6 @@ __all__ = [
 
 CORE_COLUMNS = ("id", "title", "collection")
 TIME_COLUMNS = ("beginningDateTime", "endingDateTime", "date", "published", "updated", "available")
-SECTIONS = ("acquisitionParameters", "platform", "instrument")
-PRODUCT_SECTIONS = ("productInformation", "additionalAttributes")
 KNOWN_DTYPES: dict[str, str] = {
     "cloudCover": "float64",
     "relativeOrbitNumber": "Int64",
@@ -244,9 +243,7 @@ class _Batch:
         self.geometries = [bytes(f.geometry) for f in features]
         self.schema = schema
         data, offsets = joined(self.raw_properties)
-        readable = schema is not None and all(
-            memoryview(raw)[:1] == b"{" for raw in self.raw_properties
-        )
+        readable = schema is not None and all_objects(self.raw_properties)
         self._parsed = submit(parse_batch, data, offsets, schema[0] if readable else None)
         self._rows: BatchRows | None = None
         self.in_arrow = False
