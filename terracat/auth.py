@@ -5,21 +5,34 @@ refresh); the device grant (RFC 8628) is two plain requests authlib does not wra
 catalogue sends its requests through :class:`BearerAuth`, which renews the access token before
 it expires and once more after a 401, under a lock so that concurrent downloads never spend the
 same single-use refresh token twice. Tokens never appear in a message, a log line or a repr.
+
+A token is sent only where it belongs (:class:`TokenScope`): the catalogue's own origin and the
+download origins its configuration names (``[Auth] TokenHosts``). A product href on any other
+host (a tiler, a public bucket), a redirect elsewhere, or a 401 from elsewhere gets no token and
+causes no renewal. Searches, downloads and renewal all ask the one :meth:`TokenScope.covers`.
+
+Whatever an identity provider answers, a sign-in either yields a usable token or raises
+:class:`~terracat.exceptions.AuthenticationException` naming the endpoint
+(:func:`checked_token`): an HTML page, an empty body, a JSON list, a token without
+``access_token`` or with a non-numeric ``expires_in`` are refused at once, not later as a
+``KeyError`` in the middle of a download.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -30,7 +43,15 @@ from werkzeug.wrappers import Request, Response
 from terracat.config import CatalogueConfig
 from terracat.exceptions import AuthenticationException, ProductDownloadException
 
-__all__ = ["BearerAuth", "StaticBearer", "TokenCache", "cache_key", "sign_in"]
+__all__ = [
+    "BearerAuth",
+    "StaticBearer",
+    "TokenCache",
+    "TokenScope",
+    "cache_key",
+    "checked_token",
+    "sign_in",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +59,50 @@ LEEWAY = 30
 """Seconds before its expiry at which an access token is renewed."""
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)`` of an http(s) URL, the default port filled in; else ``None``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, a malformed IPv6 host
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+class TokenScope:
+    """The origins a catalogue's access token belongs to; every other URL gets no token.
+
+    An origin is scheme, host and port: the token goes neither to another host nor, over plain
+    http, to the catalogue's own host when the catalogue is https.
+
+    Parameters
+    ----------
+    urls :
+        the catalogue's URL and the download services' URLs (only their origins count)
+    """
+
+    def __init__(self, urls: Iterable[str]) -> None:
+        self.origins = frozenset(o for o in map(_origin, urls) if o is not None)
+
+    @classmethod
+    def of(cls, config: CatalogueConfig) -> TokenScope:
+        """The scope a configuration gives: its catalogue and its ``[Auth] TokenHosts``."""
+        return cls([config.catalogue_url, *config.token_hosts])
+
+    def covers(self, url: str) -> bool:
+        """Whether ``url`` may carry the access token."""
+        return _origin(url) in self.origins
+
+    def __repr__(self) -> str:
+        shown = sorted(f"{s}://{h}:{p}" for s, h, p in self.origins)  # type: ignore[misc]
+        return f"TokenScope({shown})"
 
 
 class TokenCache:
@@ -94,20 +159,43 @@ def _describe(error: Exception, endpoint: str) -> str:
     return f"signing in at {endpoint} failed ({type(error).__name__})"
 
 
-class BearerAuth(requests.auth.AuthBase):
+class _ScopedBearer(requests.auth.AuthBase):
+    """Signs the requests its scope covers with an access token, and no other request."""
+
+    def __init__(self, scope: TokenScope) -> None:
+        self.scope = scope
+
+    def current_token(self) -> str:
+        raise NotImplementedError
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if request.url is None or not self.scope.covers(request.url):
+            request.headers.pop("Authorization", None)
+            return request
+        request.headers["Authorization"] = f"Bearer {self.current_token()}"
+        return request
+
+
+class BearerAuth(_ScopedBearer):
     """Signs requests with the current access token, renewing it when needed.
 
     Parameters
     ----------
     client :
         the authlib client holding the token and the token endpoint
+    scope :
+        where the token may be sent (:meth:`TokenScope.of` the catalogue's configuration)
     on_update :
         called with each new token (the cache)
     """
 
     def __init__(
-        self, client: OAuth2Session, on_update: Callable[[dict[str, Any]], None] | None = None
+        self,
+        client: OAuth2Session,
+        scope: TokenScope,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        super().__init__(scope)
         self._client = client
         self._on_update = on_update
         self._lock = threading.Lock()
@@ -123,6 +211,9 @@ class BearerAuth(requests.auth.AuthBase):
                 self._renew_locked()
             return str(self._client.token["access_token"])
 
+    def current_token(self) -> str:
+        return self.access_token
+
     def _renew_locked(self) -> None:
         endpoint = self._client.metadata["token_endpoint"]
         refresh = self._client.token.get("refresh_token")
@@ -130,15 +221,20 @@ class BearerAuth(requests.auth.AuthBase):
             raise AuthenticationException(
                 "the access token expired and there is no refresh token: sign in again"
             )
+        previous = self._client.token
         try:
-            token = self._client.refresh_token(endpoint, refresh_token=refresh)
-        except (OAuthError, requests.exceptions.RequestException) as error:
-            raise AuthenticationException(
-                f"renewing the sign-in failed: {_describe(error, endpoint)}; sign in again"
-            ) from None
+            token = checked_token(
+                lambda: self._client.refresh_token(endpoint, refresh_token=refresh),
+                endpoint,
+                "renewing the sign-in",
+                "; sign in again",
+            )
+        except AuthenticationException:
+            self._client.token = previous  # authlib kept whatever it was answered
+            raise
         logger.info("access token renewed")
         if self._on_update is not None:
-            self._on_update(dict(token))
+            self._on_update(token)
 
     def token_for(self, seconds: float) -> str:
         """An access token valid for at least ``seconds`` more (renewed first when it is not).
@@ -157,19 +253,32 @@ class BearerAuth(requests.auth.AuthBase):
                 self._renew_locked()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
-        request.register_hook("response", self._after)
-        return request
+        signed = super().__call__(request)
+        if "Authorization" in signed.headers:
+            signed.register_hook("response", self._after)
+        return signed
 
     def _after(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        """One renewal and resend after a 401: the token was revoked or the clocks disagree."""
-        if response.status_code != 401 or getattr(response.request, "_terracat_resent", False):
+        """One renewal and resend after a 401: the token was revoked or the clocks disagree.
+
+        Only for a request that carried the token to where it belongs: requests copies this hook
+        onto the requests of a redirect, and a 401 from the host redirected to must neither
+        spend the refresh token nor receive the access token.
+        """
+        request = response.request
+        if (
+            response.status_code != 401
+            or getattr(request, "_terracat_resent", False)
+            or request.url is None
+            or not self.scope.covers(request.url)
+            or not request.headers.get("Authorization", "").startswith("Bearer ")
+        ):
             return response
-        spent = response.request.headers.get("Authorization", "")[7:]
+        spent = request.headers["Authorization"][7:]
         self.renew(spent)
         response.content  # noqa: B018 - drain, so the connection goes back to the pool
         response.close()
-        again = response.request.copy()
+        again = request.copy()
         again.headers["Authorization"] = f"Bearer {self.access_token}"
         again._terracat_resent = True  # type: ignore[attr-defined]
         resent = response.connection.send(again, **kwargs)
@@ -178,23 +287,90 @@ class BearerAuth(requests.auth.AuthBase):
         return resent
 
 
-class StaticBearer(requests.auth.AuthBase):
+class StaticBearer(_ScopedBearer):
     """Signs requests with one access token handed over by another process; cannot renew it."""
 
-    def __init__(self, access_token: str) -> None:
+    def __init__(self, access_token: str, scope: TokenScope) -> None:
+        super().__init__(scope)
         self._token = access_token
 
     def __repr__(self) -> str:
         return "StaticBearer(<token hidden>)"
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
+    def current_token(self) -> str:
+        return self._token
 
     def renew(self, spent: str | None = None) -> None:
         raise AuthenticationException(
             "the sign-in handed to this worker has expired; sign in again and run the download again"
         )
+
+
+def checked_token(
+    fetch: Callable[[], Any], endpoint: str, doing: str = "signing in", advice: str = ""
+) -> dict[str, Any]:
+    """The token ``fetch`` obtains from ``endpoint``, checked to be usable.
+
+    authlib parses the answer and trusts it: an HTML page is a ``ValueError``, a JSON list an
+    ``AttributeError``, a missing ``access_token`` a ``KeyError`` at the first request that needs
+    it. Every such answer is an :class:`AuthenticationException` here, naming the endpoint but
+    never echoing the answer (it may hold a secret).
+    """
+    try:
+        token = fetch()
+    except requests.exceptions.JSONDecodeError:  # before RequestException, whose subclass it is
+        raise AuthenticationException(
+            f"{doing} failed: the identity provider at {endpoint} did not answer with JSON "
+            f"(an OAuth token was expected){advice}"
+        ) from None
+    except (OAuthError, requests.exceptions.RequestException) as error:
+        raise AuthenticationException(
+            f"{doing} failed: {_describe(error, endpoint)}{advice}"
+        ) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise AuthenticationException(
+            f"{doing} failed: the identity provider at {endpoint} did not answer with an OAuth "
+            f"token ({type(error).__name__}: the answer is not a JSON object of the token response)"
+            f"{advice}"
+        ) from None
+    problem = _token_problem(token)
+    if problem:
+        raise AuthenticationException(
+            f"{doing} failed: the identity provider at {endpoint} answered a token {problem}"
+            f"{advice}"
+        )
+    return dict(token)
+
+
+def _token_problem(token: Any) -> str | None:
+    """What makes an OAuth token response unusable (RFC 6749 section 5.1), or ``None``."""
+    if not isinstance(token, dict):
+        return f"that is a {type(token).__name__}, not a JSON object"
+    access = token.get("access_token")
+    if not isinstance(access, str) or not access:
+        return "without an access_token"
+    if any(ord(c) < 33 or ord(c) > 126 for c in access):
+        return "whose access_token is not a header-safe string"
+    if str(token.get("token_type", "bearer")).lower() != "bearer":
+        return f"of type {token.get('token_type')!r}, not a bearer token"
+    for key in ("expires_in", "expires_at"):
+        if not _is_seconds(token.get(key)):
+            return f"whose {key} is not a number of seconds"
+    refresh = token.get("refresh_token")
+    if refresh is not None and not isinstance(refresh, str):
+        return "whose refresh_token is not a string"
+    return None
+
+
+def _is_seconds(value: Any) -> bool:
+    """Absent, or a finite number (authlib also takes digits in a string, as some servers send)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return value.strip().isdigit()
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _client(config: CatalogueConfig, session: requests.Session, **extra: Any) -> OAuth2Session:
@@ -375,12 +551,13 @@ def sign_in(
             f"{kind} authentication is not supported for this catalogue endpoint"
         )
     key = cache_key(config)
+    scope = TokenScope.of(config)
     on_update = (lambda token: cache.save(key, token)) if cache is not None else None
     client = _client(config, session)
     cached = cache.load(key) if cache is not None and reuse else None
     if cached and cached.get("refresh_token"):
         client.token = cached
-        auth = BearerAuth(client, on_update)
+        auth = BearerAuth(client, scope, on_update)
         try:
             auth.renew()
             logger.info("signed in from the token cache")
@@ -389,17 +566,21 @@ def sign_in(
             logger.info("the cached sign-in has expired; signing in again")
             cache.save(key, None)  # type: ignore[union-attr]
     endpoint = config.oidc_token_endpoint
-    try:
-        if flow == "password":
-            token = _password(client, config, username or "", password or "")
-        elif flow == "interactive":
-            # authlib derives the PKCE challenge only for a client made with the method
-            client = _client(config, session, code_challenge_method="S256")
-            token = _authorization_code(client, config, browser or webbrowser.open, timeout)
-        else:
-            token = _device(client, config, notify or _print_device_code, timeout)
-    except (OAuthError, requests.exceptions.RequestException) as error:
-        raise AuthenticationException(_describe(error, endpoint)) from None
+    if flow == "password":
+        token = checked_token(
+            lambda: _password(client, config, username or "", password or ""), endpoint
+        )
+    elif flow == "interactive":
+        # authlib derives the PKCE challenge only for a client made with the method
+        client = _client(config, session, code_challenge_method="S256")
+        chosen = browser or webbrowser.open
+        token = checked_token(
+            lambda: _authorization_code(client, config, chosen, timeout), endpoint
+        )
+    else:
+        token = checked_token(
+            lambda: _device(client, config, notify or _print_device_code, timeout), endpoint
+        )
     if on_update is not None:
         on_update(token)
-    return BearerAuth(client, on_update)
+    return BearerAuth(client, scope, on_update)

@@ -130,6 +130,21 @@ class _Reader:
             raise self._invalid(section, key, value, f"an http:// or https:// URL{optional}")
         return value
 
+    def urls(self, section: str, key: str) -> tuple[str, ...]:
+        """A list of http(s) URLs separated by commas or whitespace; empty when absent."""
+        value = self._lookup(section, key) or ""
+        found = tuple(u for u in value.replace(",", " ").split() if u)
+        for url in found:
+            parts = urlsplit(url)
+            if parts.scheme.lower() not in _HTTP_SCHEMES or not parts.hostname:
+                raise self._invalid(
+                    section,
+                    key,
+                    value,
+                    f"http:// or https:// URLs separated by commas ({url!r} is not one)",
+                )
+        return found
+
     def boolean(self, section: str, key: str, default: bool | None = None) -> bool:
         value = self._lookup(section, key)
         if value is None:
@@ -195,6 +210,10 @@ class CatalogueConfig:
         the identity provider's endpoints; empty when the catalogue has none
     oidc_interactive_supported, oidc_non_interactive_supported : bool
         which sign-in flows the catalogue's identity provider accepts
+    token_hosts : tuple of str
+        the download services that receive the access token besides the catalogue itself
+        (``[Auth] TokenHosts``; only their scheme, host and port count). A product file on any
+        other host is fetched without credentials.
     http_download_chunk_size : int
         bytes read per chunk of a download
     search_timeout, download_timeout : float
@@ -249,6 +268,7 @@ class CatalogueConfig:
         )
         self.oidc_interactive_supported = read.boolean("Auth", "InteractiveSupported")
         self.oidc_non_interactive_supported = read.boolean("Auth", "NonInteractiveSupported")
+        self.token_hosts = read.urls("Auth", "TokenHosts")
         # the opt-in token cache: [Auth] TokenCache, else the user's cache directory
         self.token_cache_path = Path(
             read.text("Auth", "TokenCache", default="") or _default_token_cache()

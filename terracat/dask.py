@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from terracat import query
-from terracat.auth import StaticBearer
+from terracat.auth import StaticBearer, TokenScope
 from terracat.client import Catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
@@ -184,7 +184,7 @@ def _download_rows(
 ) -> pd.DataFrame:
     catalogue = Catalogue(config)
     if access_token is not None:
-        catalogue._signed_in(StaticBearer(access_token))  # type: ignore[arg-type]
+        catalogue._signed_in(StaticBearer(access_token, TokenScope.of(config)))  # type: ignore[arg-type]
     try:
         return rows.terracat.download(
             path, catalogue=catalogue, progress=False, raise_on_failure=False, **options
