@@ -702,6 +702,7 @@ def _fetch_one(
             _skipped(task, row, progress)
         else:
             task.target.parent.mkdir(parents=True, exist_ok=True)
+            _check_name_fits(task.target)
             with _PartialFile(partial_path(task.target)) as partial:
                 _fill(task, transport, partial, progress, overwrite, row)
     except OSError as error:
@@ -710,6 +711,12 @@ def _fetch_one(
         raise ProductDownloadException(_disk_message(task, error)) from error
     row["seconds"] = time.perf_counter() - began
     return row
+
+
+def _check_name_fits(target: Path) -> None:
+    """Refuse a final name the filesystem cannot hold before any byte is fetched for it."""
+    if len(os.fsencode(target.name)) > _name_max(target.parent):
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(target))
 
 
 def _fill(
