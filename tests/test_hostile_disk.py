@@ -20,10 +20,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import terracat
 from terracat import Catalogue, CatalogueConfig, ProductDownloadException
-from terracat.download import PARTIAL_SUFFIX, FileTask, Transport, download
+from terracat.download import PARTIAL_SUFFIX, FileTask, Transport, download, partial_path
 from terracat.server import LocalCatalogue
 from terracat.server.content import read
 
@@ -337,6 +339,26 @@ def test_a_name_the_filesystem_refuses_fails_its_row_naming_the_file(tmp_path):
     assert report["status"].tolist() == ["failed"]
     assert str(target) in report["error"].iloc[0] and "name too long" in report["error"].iloc[0]
     assert _files(tmp_path) == []
+
+
+NAME_MAX = 255  # ext4, tmpfs, xfs, btrfs: where the test suite runs
+FILE_NAMES = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="/\x00"), min_size=1
+).filter(lambda name: name not in (".", "..") and len(name.encode()) <= NAME_MAX)
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("names")
+
+
+@given(FILE_NAMES, FILE_NAMES)
+def test_partial_names_fit_the_filesystem_end_in_the_suffix_and_stay_apart(directory, one, two):
+    partials = [partial_path(directory / name) for name in (one, two)]
+    for partial in partials:
+        assert len(partial.name.encode()) <= NAME_MAX and partial.name.endswith(PARTIAL_SUFFIX)
+        assert partial.parent == directory
+    assert (partials[0] == partials[1]) == (one == two)
 
 
 FULL_DISK_CLIENT = textwrap.dedent(
