@@ -41,3 +41,6 @@ S3_PART_WORKERS = 4
 Files are already transferred ``DOWNLOAD_WORKERS`` at once; a modest fan-out per file keeps the
 total connection count (download workers x part workers) polite.
 """
+
+FILE_NAME_MAX = 255
+"""Bytes in one file name when the filesystem cannot say (``os.pathconf``): most filesystems' limit."""
