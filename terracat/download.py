@@ -10,7 +10,7 @@ right (longer than the file, or answered with a range that does not start where 
 discarded and the transfer starts over. Names derived from ids and hrefs are checked to stay
 inside the target directory; one that cannot be used fails its own row only. http(s) goes
 through the catalogue's pooled session (redirects followed by hand: a login page is an error,
-another host gets no credentials, a non-http(s) location is refused), ``s3://`` through boto3
+a host outside the token's scope gets no credentials, a non-http(s) location is refused), ``s3://`` through boto3
 and ``file://`` (Terrascope's ``accessedFrom="MEP"`` paths) by copy or link.
 """
 
@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from terracat import _defaults
 from terracat._http import TRANSIENT_ERRORS, make_session, sleep_before_retry
+from terracat.auth import TokenScope
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
 
@@ -372,11 +373,12 @@ class Transport:
         self.login_prefixes = tuple(p for p in login_prefixes if p)
         self.link = link
         self.renew = renew
+        self.scope = TokenScope.of(config)
         self._anonymous: requests.Session | None = None
         self._anonymous_lock = threading.Lock()
 
     def _session_elsewhere(self) -> requests.Session:
-        """A session of its own, without credentials, for hosts a download redirects to."""
+        """A session of its own, without credentials, for hosts outside the token's scope."""
         with self._anonymous_lock:
             if self._anonymous is None:
                 self._anonymous = make_session(self.config, pool_size=4)
@@ -396,9 +398,12 @@ class Transport:
 
     def _open(self, href: str, start: int) -> requests.Response:
         """GET ``href`` from byte ``start``, following redirects by hand."""
-        url, session, renewed = href, self.session, False
-        origin = urlsplit(href).netloc
+        url, renewed = href, False
         for _ in range(MAX_REDIRECTS + 2):
+            # the token only where it belongs: a file on another host, or a redirect there, is
+            # asked for without credentials (the signer would withhold them too)
+            covered = self.scope.covers(url)
+            session = self.session if covered else self._session_elsewhere()
             # the file's own bytes: a compressed answer would be saved compressed, and a range
             # of an encoded body counts encoded bytes, which the partial file does not hold
             headers = {"Accept-Encoding": "identity"}
@@ -416,9 +421,9 @@ class Transport:
             location = urljoin(url, response.headers["Location"])
             response.close()
             _check_followed(href, location)
-            if self._is_login(location) and self.renew is not None and not renewed:
+            if self._is_login(location) and covered and self.renew is not None and not renewed:
                 self.renew()  # the token was refused before its time: renew it, ask again
-                url, session, renewed = href, self.session, True
+                url, renewed = href, True
                 continue
             if self._is_login(location):
                 raise ProductDownloadException(
@@ -426,8 +431,6 @@ class Transport:
                     "page. Sign in first with Catalogue.authenticate() or authenticate_non_interactive()."
                 )
             url = location
-            if urlsplit(location).netloc != origin:
-                session = self._session_elsewhere()  # credentials stay with the catalogue's host
         raise ProductDownloadException(f"{_public(href)}: more than {MAX_REDIRECTS} redirects")
 
     def fetch_http(

@@ -145,6 +145,29 @@ def test_a_download_redirected_to_another_host_that_refuses_gets_no_token(
     assert not list(tmp_path.rglob("a.tif"))
 
 
+def test_a_file_elsewhere_redirecting_to_a_login_page_spends_no_refresh_token(
+    local_catalogue, tmp_path: Path
+):
+    def elsewhere(request, connection):
+        login = "/auth/realms/terrascope/protocol/openid-connect/auth?client_id=x"
+        send(connection, 302, headers={"Location": login})
+
+    with HostileServer(elsewhere, host=ELSEWHERE) as other:
+
+        def catalogue_side(request, connection):
+            send(connection, 200, _page([_product("p1", [other.url("/cog/a.tif")])]))
+
+        with HostileServer(catalogue_side) as server:
+            catalogue = _signed_in(local_catalogue, server.url("/"))
+            issued = _refreshes(local_catalogue)
+            frame = catalogue.search("any")
+            report = frame.terracat.download(tmp_path, progress=False, raise_on_failure=False)
+    assert report["status"].tolist() == ["failed"]
+    assert "signed-in user" in report["error"].iloc[0]
+    assert len(other.requests) == 1 and _authorized(other) == []
+    assert _refreshes(local_catalogue) == issued
+
+
 # ---- the scope itself ------------------------------------------------------------------------
 
 _hosts = st.sampled_from(["services.terrascope.be", "example.org", "127.0.0.1", "evil.test"])
