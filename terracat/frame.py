@@ -10,6 +10,13 @@ and the file lists stay Arrow ``list<struct>`` columns, never one Python dict pe
 A batch Arrow refuses, or could only flatten by knowing which keys each product has, takes the
 general path: msgspec structs flattened in Python (:func:`general_rows`). Footprints are built
 by GEOS in vectorised calls (:mod:`terracat._footprints`).
+
+A malformed answer never becomes another exception or a silently thinner frame: a page
+msgspec cannot decode (nested deeper than its recursion follows, say) is refused by
+:func:`decode_page`, which paging retries; a product that cannot become a row (properties
+or geometry of the wrong kind, a geometry GEOS cannot read, nesting too deep for the caller's
+stack) is a :class:`~terracat.exceptions.SearchException` naming it. GeoJSON's null (or
+absent) properties are a row with null columns and no files.
 """
 
 from __future__ import annotations
