@@ -240,7 +240,9 @@ class PropertySchema:
                     raise Unlearnable("properties not an object")
                 learned = merged(learned, learned_type(_without_file_fields(value)))
             learned = _with_file_links(learned)
-        except (Unlearnable, msgspec.DecodeError):
+        except (Unlearnable, msgspec.DecodeError, RecursionError):
+            # RecursionError: nested deeper than learning can follow here (the general path,
+            # which recurses less, may still read it, or names the product)
             self.usable = False
             return
         if learned == self.type:

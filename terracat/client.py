@@ -36,6 +36,7 @@ from terracat.frame import (
     FrameBuilder,
     as_naive_utc,
     features_frame,
+    unusable_product,
 )
 from terracat.paging import PageFetcher, Pages
 
@@ -268,9 +269,19 @@ def _page_size(count: Any) -> int:
     return size
 
 
+def _properties_of(row: Any) -> dict[str, Any]:
+    """A row's properties, from its text; json recurses per nesting level, bounded by Python's
+    recursion limit from the caller's stack, which the search's parse may have been below."""
+    try:
+        return json.loads(row.properties)  # type: ignore[no-any-return]
+    except RecursionError:
+        problem = "its properties nest arrays and objects too deeply to be read here"
+        raise unusable_product(row.id, problem) from None
+
+
 def product_from_row(row: Any) -> Product:
     """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``)."""
-    properties = json.loads(row.properties)
+    properties = _properties_of(row)
     files = {
         kind: [ProductFile(**link) for link in getattr(row, kind, None) or []]
         for kind in FILE_COLUMNS
@@ -290,7 +301,7 @@ def product_from_row(row: Any) -> Product:
 
 def collection_from_row(row: Any) -> Collection:
     """The documented ``Collection`` of one row of a collections frame."""
-    properties = json.loads(row.properties)
+    properties = _properties_of(row)
     geojson = _geojson(row, properties)
     return Collection(row.id, geojson, row.geometry, geojson["bbox"], properties)
 
@@ -503,7 +514,7 @@ class Catalogue:
     def _frame(
         self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
-        builder = FrameBuilder(pages.limit)
+        builder = FrameBuilder(pages.limit, source=self.config.catalogue_url + endpoint)
         pages.collect(builder.add, split=split)
         frame = builder.build()
         client = f"{id(self):x}"
@@ -630,14 +641,15 @@ class Catalogue:
         self, endpoint: str, params: dict[str, str], limit: int | None, view: Any
     ) -> Iterator[Any]:
         pages = self._pages(endpoint, dict(params), limit)
+        source = self.config.catalogue_url + endpoint
         batch: list[Any] = []
         for feature in pages.iter_features():
             batch.append(feature)
             if len(batch) == pages.page_size:
-                yield from map(view, rows(features_frame(batch)))
+                yield from map(view, rows(features_frame(batch, source)))
                 batch = []
         if batch:
-            yield from map(view, rows(features_frame(batch)))
+            yield from map(view, rows(features_frame(batch, source)))
 
     # ---- downloads ----------------------------------------------------------------------------
 

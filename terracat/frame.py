@@ -10,6 +10,13 @@ and the file lists stay Arrow ``list<struct>`` columns, never one Python dict pe
 A batch Arrow refuses, or could only flatten by knowing which keys each product has, takes the
 general path: msgspec structs flattened in Python (:func:`general_rows`). Footprints are built
 by GEOS in vectorised calls (:mod:`terracat._footprints`).
+
+A malformed answer never becomes another exception or a silently thinner frame: a page
+msgspec cannot decode (nested deeper than its recursion follows, say) is refused by
+:func:`decode_page`, which paging retries; a product that cannot become a row (properties
+or geometry of the wrong kind, a geometry GEOS cannot read, nesting too deep for the caller's
+stack) is a :class:`~terracat.exceptions.SearchException` naming it. GeoJSON's null (or
+absent) properties are a row with null columns and no files.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from itertools import chain
@@ -29,6 +37,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 
 from terracat._arrow_properties import (
     Layout,
@@ -51,6 +60,7 @@ from terracat._files import (
 )
 from terracat._footprints import footprints
 from terracat._properties import decode_properties, learned_keys
+from terracat.exceptions import SearchException
 
 __all__ = [
     "FILE_COLUMNS",
@@ -61,7 +71,9 @@ __all__ = [
     "empty_frame",
     "features_frame",
     "file_list_arrow",
+    "nesting_depth",
     "normalise_frame",
+    "unusable_product",
 ]
 
 CORE_COLUMNS = ("id", "title", "collection")
@@ -93,8 +105,8 @@ class _PageProperties(msgspec.Struct):
 
 
 class _Feature(msgspec.Struct):
-    id: str
-    properties: msgspec.Raw
+    id: str | int | float  # GeoJSON allows a number; the frame's id column is text
+    properties: msgspec.Raw = msgspec.Raw(b"null")  # absent: read as GeoJSON's null
     geometry: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -116,10 +128,19 @@ def decode_page(body: bytes) -> Page:
 
     JSON is UTF-8, and msgspec does not check the raw parts it keeps, so the whole body is
     checked first (by Arrow, without a copy): no column is ever made of bytes that are not text.
+    msgspec recurses once per nesting level, bounded by Python's recursion limit, and skipping
+    a raw part recurses as much as reading it: a page nested deeper is refused here, whole (a
+    scan of the depth beforehand would cost several times the decoding).
     """
     if not _is_utf8(body):
         raise msgspec.DecodeError("the page is not UTF-8 text")
-    return _page_decoder.decode(body)
+    try:
+        return _page_decoder.decode(body)
+    except RecursionError:
+        raise msgspec.DecodeError(
+            "the page nests arrays and objects too deeply to be read (deeper than Python's "
+            "recursion limit)"
+        ) from None
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -232,15 +253,97 @@ def general_rows(raw_properties: Sequence[bytes]) -> tuple[dict[str, Sequence[An
     return values, files.table()
 
 
+class _Answered:
+    """Stands in for the catalogue's answer when a product in it turns out unusable while the
+    frame is built: the response is gone by then (its body decoded, then dropped)."""
+
+    status_code = 200
+    reason = "OK"
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only stand-in
+    text = ""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url or "a search"
+
+    def json(self) -> Any:
+        raise ValueError("the body is not kept")
+
+
+def unusable_product(product: str, problem: str, source: str | None = None) -> SearchException:
+    """The error for a product of a catalogue answer that cannot become a row.
+
+    ``source`` is the URL the product came from, when the caller knows it.
+    """
+    return SearchException(_Answered(source), f"product {product!r}: {problem}")
+
+
+_KINDS = {ord("["): "a list", ord('"'): "a string", ord("t"): "true", ord("f"): "false"}
+
+
+def _kind(text: memoryview) -> str:
+    """What a JSON text that is neither an object nor null is, in words, with its start."""
+    shown = bytes(text[:40]).decode("utf-8", "replace") + ("..." if len(text) > 40 else "")
+    return f"{_KINDS.get(text[0], 'a number')} ({shown})"
+
+
+def _product_id(value: str | int | float) -> str:
+    """A product id as text: a number (as GeoJSON allows) as the catalogue wrote it."""
+    return value if type(value) is str else msgspec.json.encode(value).decode()
+
+
+def _checked_members(
+    ids: list[str], texts: Sequence[bytes], member: str, source: str | None
+) -> list[bytes]:
+    """Texts of a feature member that GeoJSON wants an object or null: null read as ``empty``
+    where the member is properties; anything else is an error naming the product."""
+    empty = b"{}" if member == "properties" else b"null"
+    checked = []
+    for product, text in zip(ids, texts, strict=True):
+        view = memoryview(text)
+        if view == b"null":
+            text = empty
+        elif view[:1] != b"{":
+            problem = f"its {member} member is {_kind(view)}; GeoJSON wants an object or null"
+            raise unusable_product(product, problem, source)
+        checked.append(text)
+    return checked
+
+
+@dataclass
+class _Members:
+    """The parts of features a batch reads, checked: ids as text, properties and geometries
+    objects (or null geometries).
+
+    Members of the wrong JSON kind are refused here, before any parser sees them; an absent
+    or null ``properties`` is read as ``{}`` (GeoJSON allows it), so that such a product is a
+    row with null columns and no files on both paths.
+    """
+
+    ids: list[str]
+    properties: list[bytes]
+    geometries: list[bytes]
+
+    @classmethod
+    def of(cls, features: Sequence[_Feature], source: str | None) -> _Members:
+        ids = [f.id for f in features]
+        if not all(type(i) is str for i in ids):
+            ids = list(map(_product_id, ids))
+        properties = [f.properties for f in features]
+        if not all_objects(properties):
+            properties = _checked_members(ids, properties, "properties", source)
+        geometries = [bytes(f.geometry) for f in features]
+        if not all_objects(geometries):
+            geometries = _checked_members(ids, geometries, "geometry", source)
+        return cls(ids, properties, geometries)
+
+
 class _Batch:
     """A batch of products whose properties are being parsed in the background."""
 
-    def __init__(
-        self, features: Sequence[_Feature], schema: tuple[pa.StructType, Layout] | None
-    ) -> None:
-        self.ids = [f.id for f in features]
-        self.raw_properties = [f.properties for f in features]
-        self.geometries = [bytes(f.geometry) for f in features]
+    def __init__(self, members: _Members, schema: tuple[pa.StructType, Layout] | None) -> None:
+        self.ids = members.ids
+        self.raw_properties = members.properties
+        self.geometries = members.geometries
         self.schema = schema
         data, offsets = joined(self.raw_properties)
         readable = schema is not None and all_objects(self.raw_properties)
@@ -251,6 +354,14 @@ class _Batch:
 
     def parsed(self) -> bool:
         return self._rows is not None or self._parsed.done()
+
+    def products(self) -> Iterator[tuple[str, bytes, bytes]]:
+        """Each product's id, properties and geometry texts (to tell which one failed)."""
+        if self._rows is None:
+            texts: Iterable[bytes] = map(bytes, self.raw_properties)
+        else:
+            texts = (text.encode() for text in self._rows.text.to_pylist())
+        return zip(self.ids, texts, self.geometries, strict=True)
 
     def rows(self, learner: PropertySchema) -> BatchRows:
         """The batch's rows (flattened once); a batch Arrow could not flatten teaches
@@ -273,10 +384,14 @@ class _Batch:
 
 
 def frame_from_batches(
-    batches: Sequence[BatchRows], limit: int | None = None, seen: set[str] | None = None
+    batches: Sequence[BatchRows],
+    limit: int | None = None,
+    seen: set[str] | None = None,
+    source: str | None = None,
 ) -> geopandas.GeoDataFrame:
     """The frame of parsed batches, in order; an id seen before is dropped, then ``limit``
-    applied. ``seen`` carries the ids of earlier frames of the same search."""
+    applied. ``seen`` carries the ids of earlier frames of the same search, ``source`` the
+    URL errors name."""
     ids = [i for batch in batches for i in batch.ids]
     if not ids:
         return empty_frame()
@@ -301,7 +416,9 @@ def frame_from_batches(
         chunks = [batch.columns.get(name, _Missing(len(batch.ids))) for batch in batches]
         columns[name] = _folded_column(name, chunks, mask)
     columns["properties"] = _text_column([batch.text for batch in batches], mask)
-    geometries = footprints(gathered(g for batch in batches for g in batch.geometries))
+    texts = gathered(g for batch in batches for g in batch.geometries)
+    geometries = footprints(texts)
+    _check_footprints(columns["id"], texts, geometries, source)
     file_lists = pa.concat_tables([batch.files for batch in batches])
     if mask is not None:
         file_lists = file_lists.filter(mask)
@@ -309,6 +426,19 @@ def frame_from_batches(
         columns[kind] = pd.arrays.ArrowExtensionArray(file_lists[kind].combine_chunks())
     frame = geopandas.GeoDataFrame(columns, geometry=geometries, crs="EPSG:4326")
     return frame[_ordered(frame)]
+
+
+def _check_footprints(
+    ids: Sequence[str], texts: Sequence[bytes], geometries: np.ndarray, source: str | None
+) -> None:
+    """Refuse a product whose geometry GEOS cannot read: a null footprint in its place would
+    be a silent partial result (a spatial filter would drop the product without a word)."""
+    for position in np.flatnonzero(shapely.is_missing(geometries)):
+        text = texts[position]
+        if text != b"null":
+            shown = text[:60].decode("utf-8", "replace") + ("..." if len(text) > 60 else "")
+            problem = f"its geometry is not a GeoJSON geometry GEOS can read: {shown}"
+            raise unusable_product(ids[position], problem, source)
 
 
 def _text_column(
@@ -340,7 +470,12 @@ class FrameBuilder:
     that the per-product objects of the general path never exist for the whole result at
     once; the partial frames are concatenated at the end with the dtypes each column has
     where it is present. ``arrow=False`` flattens every batch by the general path (to compare
-    the two).
+    the two); ``source``, the URL the pages come from, is named by errors.
+
+    A product that cannot become a row is a :class:`~terracat.exceptions.SearchException`
+    naming it, whichever step finds out: one of the wrong JSON kind when its batch is made,
+    one nested deeper than a parser's recursion can follow (Python's recursion limit, which
+    counts the caller's stack too: msgspec, json, Python functions) in any step.
     """
 
     def __init__(
@@ -350,8 +485,10 @@ class FrameBuilder:
         batch: int = BATCH,
         *,
         arrow: bool = True,
+        source: str | None = None,
     ) -> None:
         self.limit = limit
+        self.source = source
         self.chunk = chunk
         self.batch = batch
         self._schema = PropertySchema(usable=arrow)
@@ -366,22 +503,53 @@ class FrameBuilder:
 
     def add(self, features: Sequence[_Feature]) -> None:
         """Take one page's features (the ``prepare`` step of :meth:`Pages.collect`)."""
-        self._waiting.extend(features)
-        self._pending_count += len(features)
-        if len(self._waiting) >= self.batch:
-            self._submit()
-        if self._pending_count >= self.chunk:
-            self._fold()
+        with self._deep_products_refused():
+            self._waiting.extend(features)
+            self._pending_count += len(features)
+            if len(self._waiting) >= self.batch:
+                self._submit()
+            if self._pending_count >= self.chunk:
+                self._fold()
+
+    @contextlib.contextmanager
+    def _deep_products_refused(self) -> Iterator[None]:
+        """A RecursionError, wherever in the parse, as the error naming the deepest product.
+
+        The parsers bound their recursion by Python's limit, which also counts the caller's
+        stack: a product that decode_page read in a worker thread can be too deep for the
+        calling thread. Which one it was is found only then, by :func:`nesting_depth`.
+        """
+        try:
+            yield
+        except RecursionError:
+            raise self._too_deep() from None
+
+    def _too_deep(self) -> SearchException:
+        products = chain(
+            ((_product_id(f.id), bytes(f.properties), bytes(f.geometry)) for f in self._waiting),
+            chain.from_iterable(batch.products() for batch in self._batches),
+        )
+        deepest = (0, "", "")
+        for product, properties, geometry in products:
+            for member, text in (("properties", properties), ("geometry", geometry)):
+                deepest = max(deepest, (nesting_depth(text), product, member))
+        depth, product, member = deepest
+        problem = (
+            f"its {member} nest arrays and objects {depth} levels deep, deeper than Python's "
+            "recursion limit lets them be read here"
+        )
+        return unusable_product(product, problem, self.source)
 
     def _submit(self) -> None:
         if not self._waiting:
             return
+        members = _Members.of(self._waiting, self.source)
         if self._schema.type is None and self._schema.usable:
-            self._schema.learn(f.properties for f in self._waiting[: PropertySchema.SAMPLE])
+            self._schema.learn(members.properties[: PropertySchema.SAMPLE])
         for batch in self._batches:
             if batch.parsed():  # flattened now, a batch Arrow refused improves the next ones
                 batch.rows(self._schema)
-        self._batches.append(_Batch(self._waiting, self._schema.current()))
+        self._batches.append(_Batch(members, self._schema.current()))
         self._waiting = []
 
     def _fold(self) -> None:
@@ -392,14 +560,15 @@ class FrameBuilder:
         rows = [batch.rows(self._schema) for batch in self._batches]
         for batch in self._batches:
             self.flattened["arrow" if batch.in_arrow else "general"] += 1
+        part = frame_from_batches(rows, remaining, self._seen, self.source)
         self._batches, self._pending_count = [], 0
-        part = frame_from_batches(rows, remaining, self._seen)
         if len(part):
             self._parts.append(part)
             self._kept += len(part)
 
     def build(self) -> geopandas.GeoDataFrame:
-        self._fold()
+        with self._deep_products_refused():
+            self._fold()
         if not self._parts:
             return empty_frame()
         if len(self._parts) == 1:
@@ -423,12 +592,33 @@ PARSE_BATCH = 1_000
 """Features parsed together when a frame is made from many at once."""
 
 
-def features_frame(features: Sequence[_Feature]) -> geopandas.GeoDataFrame:
-    """The frame of decoded features, in their order."""
-    builder = FrameBuilder()
+def features_frame(
+    features: Sequence[_Feature], source: str | None = None
+) -> geopandas.GeoDataFrame:
+    """The frame of decoded features, in their order (``source``: their URL, for errors)."""
+    builder = FrameBuilder(source=source)
     for start in range(0, len(features), PARSE_BATCH):
         builder.add(features[start : start + PARSE_BATCH])
     return builder.build()
+
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|(?P<open>[\[{])|(?P<close>[\]}])')
+
+
+def nesting_depth(text: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects (0 for a scalar), without recursion.
+
+    Brackets inside strings do not count. Slow (a regular expression, then Python per
+    bracket): only for telling which product failed.
+    """
+    depth = deepest = 0
+    for token in _JSON_TOKENS.finditer(text):
+        if token.lastgroup == "open":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.lastgroup == "close":
+            depth -= 1
+    return deepest
 
 
 @contextlib.contextmanager
