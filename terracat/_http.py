@@ -7,7 +7,7 @@ page that drips past its deadline) is retried by :func:`with_retries` around the
 The two layers share **one retry budget per request**: inside :func:`with_retries`, every retry
 urllib3 makes is taken from the same :class:`RetryBudget` as the retries of the exchange, so
 ``Retries = 1`` means at most two attempts of a request, whichever layer retries. (Outside
-:func:`with_retries`, urllib3 keeps its own count, as before.)
+:func:`with_retries` or :func:`retry_budget`, urllib3 keeps its own count, as before.)
 
 :func:`read_body` reads a streamed answer against a deadline (the whole answer, not each read)
 and a cap on its decoded size, so that neither a dripping server nor a compression bomb can hold
@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import requests
@@ -39,8 +39,10 @@ __all__ = [
     "BodyTooLarge",
     "DeadlineExceeded",
     "RetryBudget",
+    "attempt_began",
     "make_session",
     "read_body",
+    "retry_budget",
     "sleep_before_retry",
     "with_retries",
 ]
@@ -78,6 +80,7 @@ class RetryBudget:
 
     retries: int
     spent: int = 0
+    began: float = field(default_factory=time.monotonic)  # when the current attempt began
 
     def take(self) -> bool:
         """Spend one retry; ``False`` when none is left (the failure then stands)."""
@@ -99,7 +102,12 @@ _current_budget: contextvars.ContextVar[RetryBudget | None] = contextvars.Contex
 
 
 @contextmanager
-def _budget_for(retries: int) -> Iterator[RetryBudget]:
+def retry_budget(retries: int) -> Iterator[RetryBudget]:
+    """One budget of ``retries`` for the request made inside, shared with urllib3's retries.
+
+    Any retry loop around a request takes its retries from the budget this yields
+    (``budget.take()``), as :func:`with_retries` does.
+    """
     budget = RetryBudget(retries)
     token = _current_budget.set(budget)
     try:
@@ -124,6 +132,22 @@ class _CappedRetry(Retry):
             reason = error if isinstance(error, Exception) else None
             raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url") or "", reason)
         return following
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        budget = _current_budget.get()
+        if budget is not None:
+            budget.began = time.monotonic()  # the wait is between attempts, not part of one
+
+
+def attempt_began() -> float:
+    """When the current attempt of this thread's request began (``time.monotonic()``).
+
+    urllib3's own retries begin new attempts: a page's deadline counts from the last one, so
+    that a backoff or a Retry-After longer than the timeout does not eat the page's time.
+    """
+    budget = _current_budget.get()
+    return budget.began if budget is not None else time.monotonic()
 
 
 def make_session(config: CatalogueConfig, *, pool_size: int) -> requests.Session:
@@ -175,8 +199,9 @@ def with_retries(
     instance). The retries urllib3 makes inside ``action`` come out of the same budget, so a
     failure it has already retried ``retries`` times is not asked again here.
     """
-    with _budget_for(retries) as budget:
+    with retry_budget(retries) as budget:
         while True:
+            budget.began = time.monotonic()
             try:
                 return action()
             except (*TRANSIENT_ERRORS, *retry_on) as error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from terracat._http import (
     TRANSIENT_ERRORS,
     BodyTooLarge,
     DeadlineExceeded,
+    attempt_began,
     read_body,
     with_retries,
 )
@@ -81,8 +81,9 @@ class PageFetcher:
             ) from None
         except BodyTooLarge as error:
             raise SearchException(
-                _Unanswered(self.url, f"a page from {_host(self.url)} is too large: {error}"),
-                "raise [HTTP] MaxPageBytes if the catalogue's pages are truly that large",
+                _Misanswered(self.url, params),
+                f"the page from {_host(self.url)} is too large: {error} ([HTTP] MaxPageBytes; "
+                "raise it if the catalogue's pages are truly that large)",
             ) from None
         except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
             attempts = self.retries + 1  # a transient failure stands once the budget is spent
@@ -91,11 +92,12 @@ class PageFetcher:
             raise SearchException(_Unanswered(self.url, reason)) from None
 
     def _attempt(self, params: dict[str, Any]) -> Page:
-        deadline = time.monotonic() + self.timeout
         with self.session.get(
             self.url, params=params, timeout=self.timeout, stream=True
         ) as response:
             logger.debug("GET %s -> %s", response.url, response.status_code)
+            # connect and headers were bounded by the timeout; the body gets what is left of it
+            deadline = attempt_began() + self.timeout
             if response.status_code != 200:
                 _keep_error_body(response, deadline)
                 raise SearchException(response)

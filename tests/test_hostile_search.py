@@ -9,6 +9,7 @@ how many requests, how long, and the one-line error a user reads.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import socket
 import time
@@ -18,10 +19,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import terracat
 from terracat import Catalogue, CatalogueConfig, SearchException, TooManyResultsException
 from terracat._defaults import MAX_PAGE_BYTES
+from terracat._http import retry_budget
+from terracat.paging import Pages
 
 from .hostile import HostileServer, Request, send
 
@@ -269,6 +274,18 @@ def test_retries_zero_means_a_single_attempt(serve):
     assert len(page_requests(server)) == 1
 
 
+def test_a_retry_after_longer_than_the_timeout_leaves_the_next_attempt_its_whole_time(serve):
+    def handler(request: Request, connection: socket.socket) -> None:
+        if len(server.requests) == 1:
+            send(connection, 503, b"busy", {"Retry-After": "2"})
+        else:
+            answer(connection, page(1, 1, ["p1"]))
+
+    server = serve(handler)
+    frame = Catalogue(config_for(server, timeout=1.0, retries=1)).search(COLLECTION)
+    assert list(frame["id"]) == ["p1"] and len(page_requests(server)) == 2
+
+
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nobody listens on (bound, then released)."""
@@ -354,3 +371,24 @@ def test_a_negative_total_is_refused_by_count_and_search(serve):
         catalogue.count(COLLECTION)
     with pytest.raises(SearchException, match="totalResults=-5"):
         catalogue.search(COLLECTION)
+
+
+# ---- the pure parts -------------------------------------------------------------------------
+
+
+@given(retries=st.integers(0, 20), asked=st.integers(0, 50))
+def test_a_retry_budget_never_grants_more_than_its_retries(retries, asked):
+    with retry_budget(retries) as budget:
+        granted = sum(budget.take() for _ in range(asked))
+    assert granted == min(retries, asked) and budget.attempts == granted + 1
+
+
+@given(most=st.integers(1, 10_000), left=st.integers(0, 10**6), right=st.integers(0, 10**6))
+def test_a_split_is_refused_exactly_when_its_halves_share_more_than_a_depth(most, left, right):
+    whole = max(left, right)  # the halves together hold the whole, sharing left + right - whole
+    span = (None, dt.datetime(2021, 1, 1, tzinfo=dt.UTC), "2020-01-01", None)
+    if left + right - whole > most:
+        with pytest.raises(TooManyResultsException, match="does not divide"):
+            Pages._check_halves(span, [left, right], whole, most)
+    else:
+        Pages._check_halves(span, [left, right], whole, most)
