@@ -129,8 +129,9 @@ class _CappedRetry(Retry):
             # the request's budget is spent: urllib3 stops here (and a retryable status answer
             # is returned as it is, since raise_on_status is off)
             error = kwargs.get("error") or (args[3] if len(args) > 3 else None)
+            url = kwargs.get("url") or (args[1] if len(args) > 1 else None) or ""
             reason = error if isinstance(error, Exception) else None
-            raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url") or "", reason)
+            raise MaxRetryError(kwargs.get("_pool"), url, reason)
         return following
 
     def sleep(self, response: Any = None) -> None:

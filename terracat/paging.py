@@ -4,6 +4,10 @@ The first page tells the total and, through its ``last`` link, how deep the cata
 client page. The remaining pages are then known by their ``startIndex`` and fetched by a bounded
 pool of workers, kept in catalogue order. A result deeper than the catalogue pages can be split
 into time windows by counts (``count=0`` requests), each within the depth, fetched the same way.
+
+Every page is checked before it is believed (a catalogue can misbehave): it must be the page
+asked for (its ``startIndex``), its total a count, and it must bring products not yet received
+unless it is the last (:class:`_Progress`), so that a search always ends, never silently short.
 """
 
 from __future__ import annotations
