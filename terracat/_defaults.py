@@ -9,7 +9,7 @@ from __future__ import annotations
 USER_AGENT = "terracat"
 
 SEARCH_TIMEOUT = 60.0
-"""Seconds to wait for one catalogue page (connect and read)."""
+"""Seconds for one whole catalogue page: connect, headers and body (not each read)."""
 
 DOWNLOAD_TIMEOUT = 300.0
 """Seconds to wait for the next bytes of a file transfer."""
@@ -44,3 +44,19 @@ total connection count (download workers x part workers) polite.
 
 FILE_NAME_MAX = 255
 """Bytes in one file name when the filesystem cannot say (``os.pathconf``): most filesystems' limit."""
+
+MAX_PAGE_BYTES = 512 * 1024 * 1024
+"""The largest decoded catalogue page accepted, as ``[HTTP] MaxPageBytes``.
+
+Generous (a 100-product page is about 1 MB) and still far below a compression bomb: a page is
+decoded as it is read, and one that would inflate past this fails rather than fill the memory.
+"""
+
+PAGE_READ_SIZE = 1024 * 1024
+"""Bytes of a page decoded per read: few reads per page (each one queues for the GIL)."""
+
+MAX_PAGEABLE_RESULTS = 2**31 - 1
+"""The largest total a catalogue without a paging depth is believed to page through.
+
+Beyond a 32-bit ``startIndex`` no catalogue serves pages; such a total is a lie, not a result.
+"""

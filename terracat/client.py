@@ -505,6 +505,7 @@ class Catalogue:
             self.config.catalogue_url + endpoint,
             self.config.search_timeout,
             self.config.retries,
+            self.config.max_page_bytes,
         )
         page_size = _page_size(params.pop("count", self.config.page_size))
         return Pages(

@@ -217,9 +217,13 @@ class CatalogueConfig:
     http_download_chunk_size : int
         bytes read per chunk of a download
     search_timeout, download_timeout : float
-        seconds to wait for a catalogue page, and for the next bytes of a download
+        seconds for a whole catalogue page (connect, headers and body), and to wait for the
+        next bytes of a download
     retries : int
-        attempts after the first for a 429, a 5xx or a dropped connection
+        attempts after the first for a 429, a 5xx, a dropped connection or a late page: one
+        budget per request, whichever layer retries
+    max_page_bytes : int
+        the largest decoded catalogue page accepted (a compressed page inflating past it fails)
     page_size : int
         products asked for per page
     search_workers, download_workers : int
@@ -284,6 +288,7 @@ class CatalogueConfig:
         self.search_workers = read.integer("HTTP", "SearchWorkers", _defaults.SEARCH_WORKERS)
         self.download_workers = read.integer("HTTP", "DownloadWorkers", _defaults.DOWNLOAD_WORKERS)
         self.verify_tls = read.boolean("HTTP", "VerifyTLS", True)
+        self.max_page_bytes = read.integer("HTTP", "MaxPageBytes", _defaults.MAX_PAGE_BYTES)
 
         # S3
         self.s3_endpoint_url = read.url("S3", "EndpointUrl", required=False)

@@ -94,7 +94,11 @@ def _register_schema() -> None:
 def _pages(config: CatalogueConfig, params: dict[str, str]) -> Pages:
     catalogue = Catalogue(config)
     fetch = PageFetcher(
-        catalogue._session, config.catalogue_url + "products", config.search_timeout, config.retries
+        catalogue._session,
+        config.catalogue_url + "products",
+        config.search_timeout,
+        config.retries,
+        config.max_page_bytes,
     )
     return Pages(
         fetch, dict(params), page_size=config.page_size, limit=None, workers=config.search_workers

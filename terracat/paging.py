@@ -4,6 +4,10 @@ The first page tells the total and, through its ``last`` link, how deep the cata
 client page. The remaining pages are then known by their ``startIndex`` and fetched by a bounded
 pool of workers, kept in catalogue order. A result deeper than the catalogue pages can be split
 into time windows by counts (``count=0`` requests), each within the depth, fetched the same way.
+
+Every page is checked before it is believed (a catalogue can misbehave): it must be the page
+asked for (its ``startIndex``), its total a count, and it must bring products not yet received
+unless it is the last (:class:`_Progress`), so that a search always ends, never silently short.
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 import requests
+import urllib3
 
-from terracat._http import TRANSIENT_ERRORS, with_retries
+from terracat import _defaults
+from terracat._http import (
+    TRANSIENT_ERRORS,
+    BodyTooLarge,
+    DeadlineExceeded,
+    attempt_began,
+    read_body,
+    with_retries,
+)
 from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.frame import Page, decode_page
 from terracat.query import format_datetime, parse_datetime
@@ -46,58 +59,137 @@ class _BadBody(Exception):
 
 @dataclass
 class PageFetcher:
-    """Fetches and decodes one page; the only place a search touches the network."""
+    """Fetches and decodes one page; the only place a search touches the network.
+
+    Each attempt at a page is bounded as a whole by ``timeout`` (connect, headers and body) and
+    its decoded body by ``max_page_bytes``; attempts share one budget of ``retries``.
+    """
 
     session: requests.Session
     url: str
     timeout: float
     retries: int
+    max_page_bytes: int = _defaults.MAX_PAGE_BYTES
 
     def __call__(self, params: dict[str, Any]) -> Page:
-        def attempt() -> Page:
-            with self.session.get(
-                self.url, params=params, timeout=self.timeout, stream=True
-            ) as response:
-                logger.debug("GET %s -> %s", response.url, response.status_code)
-                if response.status_code != 200:
-                    response.content  # noqa: B018 - read, for the exception's message
-                    raise SearchException(response)
-                # one read of the whole body: reading it in requests' 10 kB chunks makes this
-                # thread queue for the GIL once per chunk while another thread parses a page
-                body = response.raw.read(decode_content=True)
-            try:
-                page = decode_page(body)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise _BadBody(response, str(error)) from None
-            if page.totalResults is None:
-                raise _BadBody(response, "it has no totalResults")
-            return page
-
         try:
             return with_retries(
-                attempt, retries=self.retries, what=f"page {self.url}", retry_on=(_BadBody,)
+                lambda: self._attempt(params),
+                retries=self.retries,
+                what=f"page {self.url}",
+                retry_on=(_BadBody,),
             )
         except _BadBody as error:
             raise SearchException(
                 error.response, f"the answer is not an OpenSearch GeoJSON page ({error})"
             ) from None
+        except BodyTooLarge as error:
+            raise SearchException(
+                _Misanswered(self.url, params),
+                f"the page from {_host(self.url)} is too large: {error} ([HTTP] MaxPageBytes; "
+                "raise it if the catalogue's pages are truly that large)",
+            ) from None
         except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
-            raise SearchException(_Unanswered(self.url, error)) from None
+            attempts = self.retries + 1  # a transient failure stands once the budget is spent
+            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+            reason = f"no answer: {_why_unanswered(error, self.url, self.timeout)} ({tries})"
+            raise SearchException(_Unanswered(self.url, reason)) from None
+
+    def _attempt(self, params: dict[str, Any]) -> Page:
+        with self.session.get(
+            self.url, params=params, timeout=self.timeout, stream=True
+        ) as response:
+            logger.debug("GET %s -> %s", response.url, response.status_code)
+            # connect and headers were bounded by the timeout; the body gets what is left of it
+            deadline = attempt_began() + self.timeout
+            if response.status_code != 200:
+                _keep_error_body(response, deadline)
+                raise SearchException(response)
+            body = read_body(response, deadline=deadline, limit=self.max_page_bytes)
+        try:
+            page = decode_page(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise _BadBody(response, str(error)) from None
+        if page.totalResults is None:
+            raise _BadBody(response, "it has no totalResults")
+        return page
+
+
+def _keep_error_body(response: requests.Response, deadline: float) -> None:
+    """Read an error answer's body (bounded, as a page's), for the exception's message."""
+    try:
+        response._content = read_body(response, deadline=deadline, limit=_ERROR_BODY_BYTES)
+    except (BodyTooLarge, *TRANSIENT_ERRORS):
+        response._content = b""
+
+
+_ERROR_BODY_BYTES = 1024 * 1024  # an OGC exception document is a few hundred bytes
+
+
+def _host(url: str) -> str:
+    """Host and port of ``url``, without any credentials a URL might carry."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def _why_unanswered(error: BaseException, url: str, timeout: float) -> str:
+    """One line for a page that never arrived: what happened, naming the host."""
+    host = _host(url)
+    cause = _root_cause(error)
+    if isinstance(error, DeadlineExceeded) or isinstance(cause, DeadlineExceeded):
+        return (
+            f"timed out: {host} did not send the page within {timeout:g} s ([HTTP] SearchTimeout)"
+        )
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        detail = str(cause).rpartition(": ")[2] or type(cause).__name__
+        return f"{host} cannot be reached ({detail})"
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) or isinstance(
+        error, requests.exceptions.ConnectTimeout
+    ):
+        return f"timed out: {host} cannot be reached within {timeout:g} s ([HTTP] SearchTimeout)"
+    if isinstance(cause, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) or isinstance(
+        error, requests.exceptions.Timeout
+    ):
+        return f"timed out: {host} did not answer within {timeout:g} s ([HTTP] SearchTimeout)"
+    return f"no answer received in full from {host} ({type(cause).__name__})"
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost failure behind requests' and urllib3's wrappers (``MaxRetryError.reason``)."""
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "reason", None)
+        if not isinstance(inner, BaseException) and error.args:
+            inner = error.args[0]
+        if not isinstance(inner, BaseException):
+            return error
+        error = inner
+    return error
 
 
 class _Unanswered:
-    """Stands in for a response when the catalogue could not be reached at all."""
+    """Stands in for a response when the catalogue gave no usable answer at all."""
 
     status_code = None
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only stand-in
 
-    def __init__(self, url: str, error: Exception) -> None:
+    def __init__(self, url: str, reason: str) -> None:
         self.url = url
-        self.reason = f"no answer received in full ({type(error).__name__}: {error})"
+        self.reason = reason
         self.text = ""
 
     def json(self) -> Any:
         raise ValueError("no body")
+
+
+class _Misanswered(_Unanswered):
+    """Stands in for the response of a page that arrived but is not the one asked for."""
+
+    status_code = 200  # type: ignore[assignment]
+
+    def __init__(self, url: str, params: dict[str, Any]) -> None:
+        super().__init__(f"{url}?{urlencode(params)}" if params else url, "OK")
 
 
 @dataclass(frozen=True)
@@ -171,7 +263,29 @@ class Pages:
 
     def _page(self, start_index: int, params: dict[str, str] | None = None) -> Page:
         query = {**(params or self.params), "startIndex": start_index, "count": self.page_size}
-        return self.fetch(query)
+        page = self.fetch(query)
+        self._total(page, query)
+        if page.startIndex is not None and page.startIndex != start_index:
+            if page.totalResults == 0 and not page.features:
+                return page  # "nothing there", whatever index it names
+            raise self._refusal(
+                query,
+                f"asked for startIndex={start_index}, the catalogue answered the page at "
+                f"startIndex={page.startIndex} ({len(page.features)} products, "
+                f"totalResults={page.totalResults}): it is not the page asked for",
+            )
+        return page
+
+    def _total(self, page: Page, query: dict[str, Any]) -> int:
+        """The page's ``totalResults``, refused when it cannot be a count."""
+        total = page.totalResults or 0
+        if total < 0:
+            raise self._refusal(query, f"totalResults={total} is not a number of products")
+        return total
+
+    def _refusal(self, query: dict[str, Any], what: str) -> SearchException:
+        """A SearchException for an answer that arrived but cannot be believed, saying why."""
+        return SearchException(_Misanswered(getattr(self.fetch, "url", ""), query), what)
 
     def _check_depth(self, first: Page) -> int:
         total = first.totalResults or 0
@@ -183,10 +297,21 @@ class Pages:
                 "Please narrow down your search (time, area, cloud cover...), or use "
                 "terracat.search(..., split=True) to fetch it in time windows."
             )
+        if depth is None and wanted > _defaults.MAX_PAGEABLE_RESULTS:
+            raise self._refusal(
+                {**self.params, "startIndex": 1, "count": self.page_size},
+                f"totalResults={total} with no paging depth (no 'last' link): more products "
+                f"than any catalogue pages through ({_defaults.MAX_PAGEABLE_RESULTS}); "
+                "narrow down the search or pass a limit",
+            )
         return wanted
 
     def count(self) -> int:
-        return self.fetch({**self.params, "count": 0}).totalResults or 0
+        query = {**self.params, "count": 0}
+        return self._total(self.fetch(query), query)
+
+    def _progress(self, wanted: int, params: dict[str, str] | None = None) -> _Progress:
+        return _Progress(self, params or self.params, wanted)
 
     def iter_features(self) -> Iterator[Any]:
         """Features page by page, lazily, with the next page fetched while one is consumed."""
@@ -194,6 +319,8 @@ class Pages:
             return
         first = self._page(1)
         wanted = self._check_depth(first)
+        progress = self._progress(wanted)
+        progress.check(first, 1)
         yielded = 0
         with ThreadPoolExecutor(max_workers=1) as prefetch:
             page, start = first, 1
@@ -209,12 +336,15 @@ class Pages:
                 if following is None:
                     return
                 page, start = following.result(), start + self.page_size
+                progress.check(page, start)
 
     def collect(self, prepare: Callable[[Sequence[Any]], T], *, split: bool = False) -> list[T]:
         """Every wanted page, in catalogue order, each passed through ``prepare`` as it arrives.
 
         ``prepare`` runs in the calling thread on page k while the workers fetch the pages after
-        it, so parsing overlaps the network. Ids repeated across pages are left to the caller.
+        it, so parsing overlaps the network. Ids repeated across pages are left to the caller;
+        a page of *only* known ids, or an empty one before the total, ends the search in a
+        :class:`SearchException` (:class:`_Progress`).
         """
         if self.limit == 0:
             return []
@@ -225,23 +355,33 @@ class Pages:
             if not split:
                 raise
             return self._collect_windows(first, prepare)
-        starts = list(range(1 + self.page_size, wanted + 1, self.page_size))
+        progress = self._progress(wanted)
+        progress.check(first, 1)
+        # a range, not a list: a total in the billions costs nothing until its pages are asked for
+        starts = range(1 + self.page_size, wanted + 1, self.page_size)
         prepared = [prepare(first.features)]
         last, received = first, len(first.features)
-        for last in self._map(self._page, starts):  # no page kept: its body goes with it
+        # no page kept: its body goes with it
+        for start, last in zip(starts, self._map(self._page, starts), strict=True):
+            progress.check(last, start)
             received += len(last.features)
             prepared.append(prepare(last.features))
-        extra = self._beyond(last, 1 + len(starts), received, depth_of(first, self.page_size))
+        extra = self._beyond(
+            last, 1 + len(starts), received, depth_of(first, self.page_size), progress
+        )
         if extra:
             prepared.append(prepare(extra))
         return prepared
 
-    def _beyond(self, last: Page, pages: int, received: int, depth: int | None) -> list[Any]:
+    def _beyond(
+        self, last: Page, pages: int, received: int, depth: int | None, progress: _Progress
+    ) -> list[Any]:
         """Products past the pages the first total announced, while the last page comes full.
 
         A catalogue being ingested into can report a smaller total on the first page than it
         then serves; a full last page means there may be more, so paging goes on until a short
-        or empty page, the limit, or the catalogue's depth.
+        or empty page, the limit, or the catalogue's depth (or a page of products already
+        received: a catalogue that serves one page whatever the ``startIndex``).
         """
         extra: list[Any] = []
         start = 1 + pages * self.page_size
@@ -250,7 +390,7 @@ class Pages:
             and (self.limit is None or received + len(extra) < self.limit)
             and (depth is None or start + self.page_size - 1 <= depth)
         ):
-            last = self._page(start)
+            last = progress.check(self._page(start), start)
             extra += last.features
             start += self.page_size
         return extra
@@ -285,15 +425,18 @@ class Pages:
     def _collect_windows(self, first: Page, prepare: Callable[[Sequence[Any]], T]) -> list[T]:
         depth = depth_of(first, self.page_size) or self.page_size
         windows = self.windows(depth)
+        # each window is a query of its own, its pages checked against its own count
+        progress = [self._progress(min(w.total, depth), w.query) for w in windows]
         jobs = [
-            (window.query, start)
-            for window in windows
+            (index, start)
+            for index, window in enumerate(windows)
             for start in range(1, min(window.total, depth) + 1, self.page_size)
         ]
         logger.info("split into %d time windows, %d pages", len(windows), len(jobs))
+        pages = self._map(lambda job: self._page(job[1], windows[job[0]].query), jobs)
         return [
-            prepare(page.features)
-            for page in self._map(lambda job: self._page(job[1], job[0]), jobs)
+            prepare(progress[index].check(page, start).features)
+            for (index, start), page in zip(jobs, pages, strict=True)
         ]
 
     def windows(self, most: int) -> list[Window]:
@@ -303,6 +446,12 @@ class Pages:
         outer bounds are sent exactly as the user gave them; inner bounds are instants. With the
         catalogue's overlap semantics, a product lies in at least one window (those on a boundary
         in two); it *belongs* to the one its acquisition begins in (:meth:`Window.owns`).
+
+        Halving cannot divide the products that span the middle instant: both halves hold them,
+        and so does every later window on that instant. When the two halves' counts overlap by
+        more than ``most`` (a catalogue counting the same total for every window does), no
+        split fits, and :class:`TooManyResultsException` says so at once rather than after
+        halving down to :data:`SMALLEST_WINDOW` (exponentially many requests).
         """
         start_text, end_text = self.params.get("start"), self.params.get("end")
         low = parse_datetime(start_text, "start") if start_text else EPOCH
@@ -313,13 +462,14 @@ class Pages:
             else dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         )
         level = [(low, high, start_text, end_text)]
+        halved: list[int] = []  # the count of each span that `level` holds the halves of, in pairs
         done: list[tuple[dt.datetime, dt.datetime, dict[str, str], int]] = []
         while level:
             queries = [self._window_query(s_text, e_text) for _, _, s_text, e_text in level]
-            counts = list(
-                self._map(lambda q: self.fetch({**q, "count": 0}).totalResults or 0, queries)
-            )
-            following = []
+            counts = list(self._map(self._count_window, queries))
+            for pair, whole in enumerate(halved):
+                self._check_halves(level[2 * pair], counts[2 * pair : 2 * pair + 2], whole, most)
+            following, halved = [], []
             for (lo, hi, s_text, e_text), query, total in zip(level, queries, counts, strict=True):
                 if total <= most:
                     if total:
@@ -337,6 +487,7 @@ class Pages:
                         (lo, middle, s_text, middle_text),
                         (middle, hi, middle_text, e_text),
                     ]
+                    halved.append(total)
             level = following
         done.sort(key=lambda item: item[0])
         last = len(done) - 1
@@ -345,6 +496,24 @@ class Pages:
             for i, (lo, hi, query, total) in enumerate(done)
         ]
 
+    def _count_window(self, query: dict[str, str]) -> int:
+        counted = {**query, "count": 0}
+        return self._total(self.fetch(counted), counted)
+
+    @staticmethod
+    def _check_halves(left: tuple[Any, ...], counts: list[int], whole: int, most: int) -> None:
+        """Refuse a split whose halves share more than ``most`` products (none can ever fit)."""
+        shared = sum(counts) - whole
+        if shared > most:
+            middle = format_datetime(left[1])
+            raise TooManyResultsException(
+                f"Splitting by time does not divide this search: the catalogue counts {whole} "
+                f"products in a window, and {counts[0]} before and {counts[1]} after its middle "
+                f"{middle}, so more than {most} lie on both sides (products spanning that "
+                "instant, or a catalogue that ignores start/end). "
+                "Please narrow down the search otherwise (area, product type, cloud cover...)."
+            )
+
     def _window_query(self, start: str | None, end: str | None) -> dict[str, str]:
         query = {k: v for k, v in self.params.items() if k not in ("start", "end")}
         if start:
@@ -352,3 +521,42 @@ class Pages:
         if end:
             query["end"] = end
         return query
+
+
+class _Progress:
+    """The pages of one query as they arrive, checked to bring products not yet received.
+
+    A catalogue that answers the same page for every ``startIndex``, or announces more results
+    than it serves, would otherwise be paged for ever, or give a result silently short. Either
+    ends in a :class:`SearchException` saying what the catalogue did. Products repeated across
+    pages (a catalogue being ingested into shifts them) are fine; a page of *only* products
+    already received is not. The last page asked for may come empty: the total shrank by less
+    than a page while the search ran.
+    """
+
+    def __init__(self, pages: Pages, params: dict[str, str], wanted: int) -> None:
+        self.pages = pages
+        self.params = params
+        self.wanted = wanted
+        self.received: set[str] = set()
+
+    def check(self, page: Page, start: int) -> Page:
+        ids = {feature.id for feature in page.features}
+        if not ids and start + self.pages.page_size <= self.wanted:
+            raise self._refusal(
+                start,
+                f"the page at startIndex={start} is empty, though the catalogue announced "
+                f"{self.wanted} results; the result would be partial",
+            )
+        if ids and ids <= self.received:
+            raise self._refusal(
+                start,
+                f"the page at startIndex={start} holds only products of earlier pages: the "
+                "catalogue does not page (it answers the same products whatever the startIndex)",
+            )
+        self.received |= ids
+        return page
+
+    def _refusal(self, start: int, what: str) -> SearchException:
+        query = {**self.params, "startIndex": start, "count": self.pages.page_size}
+        return self.pages._refusal(query, what)
