@@ -37,7 +37,7 @@ import requests
 from tqdm.auto import tqdm
 
 from terracat import _defaults
-from terracat._http import TRANSIENT_ERRORS, make_session, sleep_before_retry
+from terracat._http import TRANSIENT_ERRORS, make_session, retry_budget, sleep_before_retry
 from terracat.auth import TokenScope
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
@@ -450,34 +450,36 @@ class Transport:
             written += size
             progress(size)
 
-        resumed, attempt, restarts = False, 0, 0
-        while True:
-            start = _resume_point(task, partial)
-            try:
-                resumed = self._transfer(task, partial, start, count) or resumed
-                return written, resumed
-            except _StartOver as reason:
-                restarts += 1
-                if restarts > self.config.retries + 1:
+        resumed, restarts = False, 0
+        # one budget for the file, shared with urllib3's own retries of each request: Retries = 1
+        # means two attempts at most, whichever layer makes them
+        with retry_budget(self.config.retries) as budget:
+            while True:
+                start = _resume_point(task, partial)
+                try:
+                    resumed = self._transfer(task, partial, start, count) or resumed
+                    return written, resumed
+                except _StartOver as reason:
+                    restarts += 1
+                    if restarts > self.config.retries + 1:
+                        raise ProductDownloadException(
+                            f"{_public(task.href)}: {reason}, again after starting over"
+                        ) from None
+                    logger.warning("%s: %s; starting over", _public(task.href), reason)
+                    partial.restart()
+                except TRANSIENT_ERRORS as error:
+                    if not budget.take():
+                        raise ProductDownloadException(
+                            f"{_public(task.href)}: transfer failed after {budget.attempts} "
+                            f"attempts ({_scrubbed(error)}); the partial file {partial.path} is "
+                            "kept for a later run to resume"
+                        ) from None
+                    logger.info("%s: %s; resuming", _public(task.href), type(error).__name__)
+                    sleep_before_retry(budget.spent - 1)
+                except requests.RequestException as error:  # not worth retrying: a bad URL
                     raise ProductDownloadException(
-                        f"{_public(task.href)}: {reason}, again after starting over"
+                        f"{_public(task.href)}: {type(error).__name__} ({_scrubbed(error)})"
                     ) from None
-                logger.warning("%s: %s; starting over", _public(task.href), reason)
-                partial.restart()
-            except TRANSIENT_ERRORS as error:
-                if attempt == self.config.retries:
-                    raise ProductDownloadException(
-                        f"{_public(task.href)}: transfer failed after {attempt + 1} attempts "
-                        f"({_scrubbed(error)}); the partial file {partial.path} is kept for a "
-                        "later run to resume"
-                    ) from None
-                logger.info("%s: %s; resuming", _public(task.href), type(error).__name__)
-                sleep_before_retry(attempt)
-                attempt += 1
-            except requests.RequestException as error:  # not worth retrying: a bad URL or answer
-                raise ProductDownloadException(
-                    f"{_public(task.href)}: {type(error).__name__} ({_scrubbed(error)})"
-                ) from None
 
     def _transfer(
         self, task: FileTask, partial: _PartialFile, start: int, count: Callable[[int], None]

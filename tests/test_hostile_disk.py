@@ -489,3 +489,36 @@ def test_the_cli_downloads_the_others_and_reports_the_unsafe_product(
     assert "2 downloaded" in result.stdout and "1 failed" in result.stdout
     assert "cannot be used" in result.stderr
     assert terracat.read_parquet(export)["id"].iloc[0] == "urn:eop:VITO:.."
+
+
+# ---- one retry budget per file ------------------------------------------------------------
+
+
+def _always(status: int):
+    def handler(request: Request, connection) -> None:
+        send(connection, status, b"busy", {"Retry-After": "0"})
+
+    return handler
+
+
+def _silent(request: Request, connection) -> None:
+    time.sleep(3)  # the client's 0.5 s timeout passes first
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"), [(_always(503), "HTTP 503"), (_silent, "2 attempts")]
+)
+def test_a_download_retries_within_one_budget_whichever_layer_retries(tmp_path, handler, message):
+    """Retries = 1 is two requests in all, though urllib3 and the downloader both retry."""
+    from terracat._http import make_session
+
+    with HostileServer(handler) as server:
+        config = CatalogueConfig.from_url(server.url("/"))
+        config.retries, config.download_timeout = 1, 0.5
+        transport = Transport(make_session(config, pool_size=2), config)
+        began = time.monotonic()
+        report = _fetch(transport, [_task(server, tmp_path / "a.bin")])
+    assert report["status"].tolist() == ["failed"]
+    assert message in report["error"].iloc[0]
+    assert len(server.requests) == 2
+    assert time.monotonic() - began < 5
