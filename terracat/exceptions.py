@@ -107,7 +107,7 @@ def _describe(exception: dict[str, Any]) -> str:
 
 def _describe_response(response: Any) -> str:
     """One line for an error answer that carries no OGC exception document (an HTML page, say)."""
-    status = getattr(response, "status_code", "?")
+    status = getattr(response, "status_code", "?")  # None: no answer at all
     reason = getattr(response, "reason", "") or ""
     content_type = ""
     headers = getattr(response, "headers", None)
@@ -118,6 +118,8 @@ def _describe_response(response: Any) -> str:
     if isinstance(text, str) and text:
         snippet = " ".join(text.split())[:200]
     url = getattr(response, "url", "")
+    if status is None:  # nothing came back: the reason says why (refused, timed out, cut)
+        return f"{reason} for {url}".strip()
     detail = f": {snippet}" if snippet else ""
     kind = f" ({content_type})" if content_type else ""
     return f"catalogue answered HTTP {status} {reason}{kind} for {url}{detail}".strip()

@@ -174,10 +174,14 @@ def test_a_search_whose_later_page_is_too_deep_for_the_caller_names_the_product(
     depth = sys.getrecursionlimit() - 150
     pages = {
         1: _page([_feature("p1")], total=3),
-        2: _page([_feature("p2")], total=3),
-        3: _page([_feature("p3", properties=_Raw(f'{{"x": {_nested(depth).raw}}}'))], total=3),
+        2: _page([_feature("p2")], total=3, startIndex=2),
+        3: _page(
+            [_feature("p3", properties=_Raw(f'{{"x": {_nested(depth).raw}}}'))],
+            total=3,
+            startIndex=3,
+        ),
     }
-    with _serving(lambda start: pages.get(start, _page([], total=3))) as server:
+    with _serving(lambda start: pages.get(start, _page([], total=3, startIndex=start))) as server:
         catalogue = _catalogue(server, page_size=1, search_workers=2)
         with pytest.raises(SearchException, match="'p3': its properties nest") as caught:
             _at_stack_depth(300, lambda: catalogue.search("any"))
