@@ -31,10 +31,10 @@ import pandas as pd
 
 import terracat
 from benchmarks._common import table
-from terracat.download import PARTIAL_SUFFIX, human_size
 from terracat.server import FaultPlan, LocalCatalogue
 from terracat.server.content import read
 from terracat.server.faults import GARBLES
+from terracat.transfer import PARTIAL_SUFFIX, human_size
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from terracat.client import Catalogue, Product, catalogue_for, file_kinds, product_from_row, rows
-from terracat.download import file_tasks
 from terracat.frame import FILE_COLUMNS, FILE_FIELDS, file_list_arrow
+from terracat.transfer import file_tasks
 
 __all__ = ["TerracatAccessor"]
 

@@ -29,7 +29,6 @@ from terracat import query
 from terracat._http import make_session
 from terracat.auth import BearerAuth, TokenCache, cache_key, sign_in
 from terracat.config import CatalogueConfig
-from terracat.download import FileTask, Transport, download, file_tasks, human_size
 from terracat.exceptions import ParameterParserException
 from terracat.frame import (
     FILE_COLUMNS,
@@ -39,6 +38,7 @@ from terracat.frame import (
     unusable_product,
 )
 from terracat.paging import PageFetcher, Pages
+from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
 
 __all__ = [
     "Catalogue",

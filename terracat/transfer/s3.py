@@ -1,8 +1,8 @@
-"""The s3:// transport: one file from an S3-compatible object store into a partial file.
+"""The s3:// fetcher: one file from an S3-compatible object store into a partial file.
 
-Kept apart from the http(s) and file transports because it is an optional extra (boto3,
-``pip install 'terracat[s3]'``), imported only when an ``s3://`` href is downloaded, and because
-its client is expensive to build: one client per endpoint and credentials is cached for the
+One fetcher among three (beside ``http.py`` and ``local.py``). boto3 is an optional extra
+(``pip install 'terracat[s3]'``), imported only when an ``s3://`` href is downloaded, and its
+client is expensive to build: one client per endpoint and credentials is cached for the
 process and shared by every download thread (botocore clients are thread-safe once built; the
 building is not, so it happens under a lock).
 
@@ -24,11 +24,13 @@ from typing import Any, TypeAlias
 from terracat import _defaults
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ProductDownloadException
+from terracat.transfer.base import Fetched, Fetcher, PartialFile, Progress
+from terracat.transfer.layout import FileTask
 
 # boto3 is optional and untyped (its stubs are a separate package): a client is an ``Any``.
 S3Client: TypeAlias = Any
 
-__all__ = ["close_clients", "s3_download"]
+__all__ = ["S3Fetcher", "close_clients", "s3_download"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,20 @@ _MISSING_BOTO3 = (
 _ClientKey = tuple[str, str, str, int, float, bool, int]
 _clients: dict[_ClientKey, S3Client] = {}
 _clients_lock = threading.Lock()
+
+
+class S3Fetcher(Fetcher):
+    """Fetches ``s3://`` hrefs with the configuration's endpoint and keys; one per batch.
+
+    Each fetch writes the whole object (boto3's ranged GETs are retried inside it), so it does
+    not resume a partial file; the clients are shared by the process, so closing holds nothing.
+    """
+
+    def __init__(self, config: CatalogueConfig) -> None:
+        self.config = config
+
+    def fetch(self, task: FileTask, partial: PartialFile, progress: Progress) -> Fetched:
+        return Fetched(s3_download(task.href, partial.path, self.config, on_bytes=progress))
 
 
 def s3_download(

@@ -11,9 +11,9 @@ import requests
 
 import terracat
 from terracat import Catalogue, ProductDownloadException, ProductFileType
-from terracat.download import PARTIAL_SUFFIX, FileTask, Transport, human_size
 from terracat.server import LocalCatalogue, Settings
 from terracat.server.content import read
+from terracat.transfer import PARTIAL_SUFFIX, FileTask, Transport, human_size
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
@@ -279,7 +279,7 @@ def test_credentials_are_not_sent_to_another_host_on_redirect(local_catalogue, t
         transport = Transport(session, front.config())
         task = FileTask("p", "data", href, None, tmp_path / "file.tif")
         partial = tmp_path / "file.tif.partial"
-        transport.fetch_http(task, partial, lambda n: None)
+        transport.fetch(task, partial, lambda n: None)
         transport.close()
         session.close()
         assert front.app.downloads[-1].authorized

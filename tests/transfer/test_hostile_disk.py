@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 import terracat
 from terracat import Catalogue, CatalogueConfig, ProductDownloadException
-from terracat.download import PARTIAL_SUFFIX, FileTask, Transport, download, partial_path
 from terracat.server import LocalCatalogue
 from terracat.server.content import read
+from terracat.transfer import PARTIAL_SUFFIX, FileTask, Transport, download, partial_path
 
-from .hostile import HostileServer, Request, send
+from ..hostile import HostileServer, Request, send
 
 BODY = bytes(range(256)) * 40  # 10240 bytes, no two 256-byte blocks at a wrong offset alike
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
@@ -367,7 +367,7 @@ FULL_DISK_CLIENT = textwrap.dedent(
     from pathlib import Path
     import requests
     from terracat import CatalogueConfig
-    from terracat.download import FileTask, Transport, download
+    from terracat.transfer import FileTask, Transport, download
 
     href, target, length, limit, raising = sys.argv[1:6]
     config = CatalogueConfig.from_url(href.rsplit("/", 1)[0] + "/")

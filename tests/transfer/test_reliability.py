@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 from terracat import Catalogue
-from terracat.download import PARTIAL_SUFFIX
 from terracat.server import LocalCatalogue
 from terracat.server.content import read
+from terracat.transfer import PARTIAL_SUFFIX
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"

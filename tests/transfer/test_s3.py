@@ -18,10 +18,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import terracat
-from terracat import _s3
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ProductDownloadException
 from terracat.server import LocalCatalogue, content
+from terracat.transfer import s3 as _s3
 
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
 DOWNLOAD = "/download/"

@@ -1,0 +1,179 @@
+"""Where a download writes: the file tasks of product rows, their safe paths and partial names.
+
+Names derived from ids and hrefs are checked to stay inside the target directory; one that cannot
+be used becomes a task with a ``problem``, which fails its own row only. A file is written under a
+partial name beside its final one, kept within the filesystem's ``NAME_MAX`` (shortened and
+hashed when the name is long), and renamed only once complete. Nothing here does I/O beyond
+asking the filesystem for its limits and resolving paths.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from terracat import _defaults
+from terracat.exceptions import ProductDownloadException
+
+__all__ = [
+    "FILE_KINDS",
+    "PARTIAL_SUFFIX",
+    "FileTask",
+    "check_name_fits",
+    "file_tasks",
+    "partial_path",
+    "product_directory",
+    "public_href",
+]
+
+FILE_KINDS = ("data", "related", "previews", "alternates")
+PARTIAL_SUFFIX = ".terracat-partial"
+PARTIAL_DIGEST_CHARS = 16  # of a long name's sha256: tells shortened names apart
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to fetch: where from, where to, and the size the catalogue announced.
+
+    ``problem`` says why the file cannot be fetched at all (an id or a file name that cannot be
+    made a safe path): such a task is reported as a failed row without touching the disk, so one
+    bad product does not stop a batch.
+    """
+
+    product: str
+    kind: str
+    href: str
+    length: int | None
+    target: Path
+    problem: str | None = None
+
+
+def _safe_name(name: str, what: str) -> str:
+    """``name`` if it is one harmless path component, else a ProductDownloadException."""
+    decoded = unquote(name)
+    bad = (
+        not name
+        or name in (".", "..")
+        or decoded in (".", "..")
+        or any(sep in decoded for sep in ("/", "\\", "\x00"))
+        or any(ord(c) < 32 for c in decoded)
+        or os.path.isabs(name)
+    )
+    if bad:
+        raise ProductDownloadException(
+            f"{what} {name!r} cannot be used as a file or directory name: it could write outside "
+            "the target directory"
+        )
+    return name
+
+
+def product_directory(product_id: str) -> str:
+    """The directory name of a product: its id after the last ``:``, as the reference lays out."""
+    return _safe_name(product_id.rsplit(":", 1)[-1], "product id")
+
+
+def _file_name(href: str) -> str:
+    path = urlsplit(href).path if "://" in href else href
+    return _safe_name(path.rstrip("/").rsplit("/", 1)[-1], "file name in href")
+
+
+def _inside(root: Path, target: Path) -> Path:
+    resolved_root = root.resolve()
+    resolved = target.resolve()
+    if not resolved.is_relative_to(resolved_root):
+        raise ProductDownloadException(f"{target} resolves outside the target directory {root}")
+    return target
+
+
+def _target(root: Path, product: str, href: str, flat: bool) -> Path:
+    directory = root if flat else root / product_directory(product)
+    return _inside(root, directory / _file_name(href))
+
+
+def file_tasks(
+    rows: Iterable[tuple[str, dict[str, Sequence[dict[str, Any]]]]],
+    root: Path,
+    kinds: Sequence[str],
+    *,
+    flat: bool = False,
+) -> list[FileTask]:
+    """The files of ``(product id, {kind: links})`` rows, laid out as ``root/<product>/<file>``.
+
+    ``flat`` puts files straight into ``root`` (the reference's ``download_file``). A file whose
+    product id or name cannot be made a safe path becomes a task with a ``problem`` (its target
+    is ``root``): the downloader reports it as failed and fetches the others.
+    """
+    tasks = []
+    seen: set[object] = set()  # a file listed twice (a repeated row) is fetched once
+    for product, links in rows:
+        for kind in kinds:
+            for link in links.get(kind) or ():
+                href = link.get("href")
+                if not href:
+                    continue
+                try:
+                    target, problem = _target(root, product, href, flat), None
+                except ProductDownloadException as error:
+                    target, problem = root, str(error)
+                key = (product, href) if problem else target
+                if key in seen:
+                    continue
+                seen.add(key)
+                length = link.get("length")
+                tasks.append(
+                    FileTask(
+                        product,
+                        kind,
+                        href,
+                        int(length) if length is not None else None,
+                        target,
+                        problem,
+                    )
+                )
+    return tasks
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name (in bytes) ``directory``'s filesystem takes."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such directory yet, or no pathconf
+        return _defaults.FILE_NAME_MAX
+
+
+def partial_path(target: Path, suffix: str = PARTIAL_SUFFIX) -> Path:
+    """The partial name of ``target``: ``<name><suffix>``, shortened to fit the filesystem.
+
+    A name too long for the suffix keeps its head (cut on a character boundary) and gains a
+    hash of the whole name, so two long names sharing a head still get distinct partial files
+    and the name still ends in ``suffix``.
+    """
+    name = target.name + suffix
+    limit = _name_max(target.parent)
+    if len(os.fsencode(name)) <= limit:
+        return target.with_name(name)
+    encoded = os.fsencode(target.name)
+    digest = hashlib.sha256(encoded).hexdigest()[:PARTIAL_DIGEST_CHARS]
+    room = max(limit - len(suffix) - len(digest) - 1, 0)
+    head = encoded[:room].decode("utf-8", "ignore")  # never half a character
+    while len(os.fsencode(head)) > room:  # names that are not UTF-8 (surrogate escapes)
+        head = head[:-1]
+    return target.with_name(f"{head}-{digest}{suffix}")
+
+
+def check_name_fits(target: Path) -> None:
+    """Refuse a final name the filesystem cannot hold before any byte is fetched for it."""
+    if len(os.fsencode(target.name)) > _name_max(target.parent):
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(target))
+
+
+def public_href(href: str) -> str:
+    """An href fit for a log line or a message: its query string (presigned secrets) dropped."""
+    parts = urlsplit(href)
+    return parts._replace(query="", fragment="").geturl() if parts.query else href
