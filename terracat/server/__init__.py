@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from terracat.server.app import CatalogueApp, Settings
+from terracat.server.app import CatalogueApp
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.faults import FaultPlan, Faults
 from terracat.server.idp import CLIENT_ID, IdentityProvider
+from terracat.server.settings import Settings
 from terracat.server.store import CollectionEntry, Store, load_parquet_store
 
 if TYPE_CHECKING:
