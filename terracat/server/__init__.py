@@ -7,6 +7,11 @@ a GeoParquet export as a catalogue. Start it in-process (tests, demo, benchmarks
         terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", catalogue=terracat.Catalogue(local.config()))
 
 or from a shell with ``terracat serve --demo``.
+
+One store (``store``: collections, products, files, their indexes; ``demo``: the generated one),
+faces over it (``opensearch``: the OGC 17-047r1 pages), the identity provider (``idp``, with its
+routes in ``idp_routes``), fault injection (``faults``) and the deterministic file bytes
+(``content``), put together as one WSGI application by ``app``.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from terracat.server.app import CatalogueApp, Settings
+from terracat.server.app import CatalogueApp
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.faults import FaultPlan, Faults
 from terracat.server.idp import CLIENT_ID, IdentityProvider
+from terracat.server.settings import Settings
 from terracat.server.store import CollectionEntry, Store, load_parquet_store
 
 if TYPE_CHECKING:

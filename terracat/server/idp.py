@@ -1,9 +1,10 @@
 """The local catalogue's identity provider, on Keycloak's paths.
 
 Terrascope signs users in with Keycloak (``/auth/realms/terrascope/protocol/openid-connect/...``);
-the local catalogue answers on the same paths so that the client's real OAuth code runs against
-it. Tokens are opaque random strings with short, configurable lifetimes; downloads of protected
-collections are checked against the access tokens issued here.
+the local catalogue answers on the same paths (:mod:`terracat.server.idp_routes`, the web face
+of the provider kept here) so that the client's real OAuth code runs against it. Tokens are
+opaque random strings with short, configurable lifetimes; downloads of protected collections are
+checked against the access tokens issued here.
 
 Grants: password, refresh token, authorization code with PKCE (RFC 6749 4.1, RFC 7636) and the
 device authorization grant (RFC 8628). Everything lives in memory behind one lock; no token, code
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import logging
 import math
 import re
@@ -32,10 +32,6 @@ __all__ = [
     "IdentityProvider",
     "OAuthError",
     "TokenPair",
-    "device_page",
-    "login_page",
-    "message_page",
-    "openid_configuration",
 ]
 
 logger = logging.getLogger(__name__)
@@ -530,74 +526,3 @@ class IdentityProvider:
         """Make every issued refresh token invalid (access tokens live on until they expire)."""
         with self._lock:
             self._refresh.clear()
-
-
-def openid_configuration(issuer: str) -> dict[str, object]:
-    """The realm's discovery document (OpenID Connect Discovery 1.0), for what is served here."""
-    oidc = f"{issuer}/protocol/openid-connect"
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{oidc}/auth",
-        "token_endpoint": f"{oidc}/token",
-        "device_authorization_endpoint": f"{oidc}/auth/device",
-        "grant_types_supported": list(GRANT_TYPES),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "code_challenge_methods_supported": ["S256", "plain"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["openid", "profile", "email"],
-    }
-
-
-# ---- pages ---------------------------------------------------------------------------------------
-
-
-def _page(title: str, body: str) -> str:
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>
-<body><h1>{html.escape(title)}</h1>
-{body}</body></html>"""
-
-
-def _error(error: str | None) -> str:
-    if not error:
-        return ""
-    return f'<p id="input-error" class="alert-error" role="alert">{html.escape(error)}</p>\n'
-
-
-def login_page(action: str, params: Mapping[str, str], error: str | None = None) -> str:
-    """The sign-in form a browser lands on; a test drives it like a person would.
-
-    ``params`` (the authorization request) travel as hidden inputs, so that the form posts them
-    back; ``error`` is shown above the form.
-    """
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in params.items()
-        if k not in ("username", "password")
-    )
-    return _page(
-        "Sign in to terrascope",
-        f"""{_error(error)}<form id="kc-form-login" method="post" action="{html.escape(action)}">{hidden}
-<label>Username <input id="username" name="username" autocomplete="username"></label>
-<label>Password <input id="password" name="password" type="password"></label>
-<button id="kc-login" type="submit">Sign In</button></form>""",
-    )
-
-
-def device_page(action: str, user_code: str = "", error: str | None = None) -> str:
-    """The page where a person enters a device's user code and approves or denies it."""
-    return _page(
-        "Device Login",
-        f"""{_error(error)}<form id="kc-device-form" method="post" action="{html.escape(action)}">
-<label>Code <input id="user_code" name="user_code" value="{html.escape(user_code)}" autocomplete="off"></label>
-<label>Username <input id="username" name="username" autocomplete="username"></label>
-<label>Password <input id="password" name="password" type="password"></label>
-<button id="kc-approve" name="approve" type="submit">Yes</button>
-<button id="kc-deny" name="deny" type="submit">No</button></form>""",
-    )
-
-
-def message_page(title: str, text: str) -> str:
-    """A page that only says something: an error or the end of a flow."""
-    return _page(title, f'<p id="kc-message">{html.escape(text)}</p>\n')

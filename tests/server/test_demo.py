@@ -24,7 +24,7 @@ from terracat.server.demo import (
 )
 from terracat.server.store import CollectionEntry
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
 BELGIUM = shapely.box(2.5, 49.5, 6.4, 51.5)
 BRUSSELS = Point(4.35, 50.85)
 TILES = {"31UDS", "31UES", "31UFS", "31UGS", "31UDR", "31UER", "31UFR", "31UFT", "31UET"}

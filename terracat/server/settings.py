@@ -1,0 +1,27 @@
+"""How the local catalogue pages and where it puts files: one settings object for every face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+@dataclass
+class Settings:
+    """How the local catalogue pages and where it materialises files.
+
+    ``max_depth`` is the deepest result a client may page to (``startIndex + count - 1``), as
+    the real catalogue limits it; ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
+    """
+
+    page_size: int = 100
+    max_count: int = 1000
+    max_depth: int = 10_000
+    files_dir: Path | None = None
+    s3_bucket: str = "terrascope"
+    realm: str = "terrascope"
+    download_redirect: str | None = (
+        None  # answer downloads with a 302 to this base URL's /download/
+    )
