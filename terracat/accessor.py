@@ -16,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from terracat.client import Catalogue, Product, catalogue_for, file_kinds, product_from_row, rows
+from terracat.catalogue import Catalogue, catalogue_for
 from terracat.frame import FILE_COLUMNS, FILE_FIELDS, file_list_arrow
+from terracat.products import Product, file_kinds, product_from_row, rows
 from terracat.transfer import file_tasks
 
 __all__ = ["TerracatAccessor"]
@@ -147,7 +148,7 @@ class TerracatAccessor:
             origin = self._frame.attrs.get("terracat", {})
             catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
         tasks = file_tasks(self._links(kinds), Path(path), kinds)
-        return catalogue._download_tasks(
+        return catalogue.download_tasks(
             tasks,
             workers=workers,
             progress=progress,

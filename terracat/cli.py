@@ -16,7 +16,7 @@ from terracat.exceptions import TerracatError
 if TYPE_CHECKING:  # imported on use: ``terracat --help`` stays instant
     import geopandas
 
-    from terracat.client import Catalogue
+    from terracat.catalogue import Catalogue
 
 __all__ = ["main"]
 
@@ -74,7 +74,7 @@ def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _catalogue(env: str, config_file: Path | None, url: str | None) -> Catalogue:
-    from terracat.client import Catalogue
+    from terracat.catalogue import Catalogue
     from terracat.config import CatalogueConfig, CatalogueEnvironment
 
     environment = CatalogueEnvironment[env.upper()]

@@ -23,13 +23,15 @@ import geopandas
 import pandas as pd
 import pyarrow as pa
 
-from terracat import query
 from terracat.auth import StaticBearer, TokenScope
-from terracat.client import Catalogue
+from terracat.catalogue import Catalogue, catalogue_for, default_catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
 from terracat.frame import FILE_COLUMNS, FrameBuilder, features_frame
 from terracat.paging import PageFetcher, Pages, Window, depth_of
+from terracat.products import file_kinds
+from terracat.protocols.opensearch.encode import encode
+from terracat.request import SearchRequest
 
 __all__ = ["download", "search"]
 
@@ -160,11 +162,9 @@ def search(
         raise ParameterParserException(
             f"partition_size must be a positive whole number, got {partition_size!r}"
         )
-    import terracat
-
-    catalogue = terracat._catalogue(catalogue)
+    catalogue = default_catalogue(catalogue)
     config = catalogue.config
-    params = query.product_query(collection, **kwargs)
+    params = encode(SearchRequest.for_products(collection, **kwargs))
     pages = _pages(config, params)
     first = pages.fetch({**params, "startIndex": 1, "count": config.page_size})
     meta = features_frame(first.features).iloc[:0]
@@ -188,7 +188,7 @@ def _download_rows(
 ) -> pd.DataFrame:
     catalogue = Catalogue(config)
     if access_token is not None:
-        catalogue._signed_in(StaticBearer(access_token, TokenScope.of(config)))  # type: ignore[arg-type]
+        catalogue.sign_in_with(StaticBearer(access_token, TokenScope.of(config)))
     try:
         return rows.terracat.download(
             path, catalogue=catalogue, progress=False, raise_on_failure=False, **options
@@ -214,7 +214,6 @@ def download(
     the ordinary downloader on its rows, ``workers`` files at once.
     """
     dask = _dask()
-    from terracat.client import catalogue_for, file_kinds
 
     file_kinds(file_types)  # refuse a bad value before anything is scheduled
     if catalogue is None:
@@ -223,7 +222,8 @@ def download(
         catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
     options = {"file_types": file_types, "workers": workers, "overwrite": overwrite}
     # the workers cannot renew a sign-in: they get a fresh access token
-    token = catalogue._auth.token_for(TOKEN_MINIMUM) if catalogue._auth is not None else None
+    signer = catalogue.signer
+    token = signer.token_for(TOKEN_MINIMUM) if signer is not None else None
     target = os.fspath(path)
     if isinstance(frame, pd.DataFrame):
         count = partitions or max(1, min(len(frame), 64))

@@ -37,7 +37,7 @@ from terracat._http import (
 )
 from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.frame import Page, decode_page
-from terracat.query import format_datetime, parse_datetime
+from terracat.request import format_datetime, parse_datetime
 
 __all__ = ["PageFetcher", "Pages", "Window", "depth_of"]
 

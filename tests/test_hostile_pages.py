@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import terracat
-from terracat.client import product_from_row, rows
 from terracat.exceptions import SearchException
 from terracat.frame import FrameBuilder, decode_page, nesting_depth
+from terracat.products import product_from_row, rows
 from tests.hostile import HostileServer, send
 
 DEEP = 100_000

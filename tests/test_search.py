@@ -144,9 +144,9 @@ def test_module_level_functions_take_a_catalogue(catalogue):
 
 
 def test_default_catalogue_is_terrascope_and_reused():
-    assert terracat._catalogue(None) is terracat._catalogue(None)
+    assert terracat.catalogue.default_catalogue() is terracat.catalogue.default_catalogue()
     assert (
-        terracat._catalogue(None).config.catalogue_url
+        terracat.catalogue.default_catalogue().config.catalogue_url
         == "https://services.terrascope.be/catalogue/"
     )
 

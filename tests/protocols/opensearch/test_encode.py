@@ -1,4 +1,5 @@
-"""Specification of terracat.query: user parameters in, the catalogue's strings out."""
+"""Specification of the OpenSearch encoding: user parameters in, the catalogue's strings out
+(read by terracat.request, written by terracat.protocols.opensearch.encode)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,8 @@ from hypothesis import strategies as st
 from shapely import wkt
 
 from terracat.exceptions import ParameterParserException
-from terracat.query import (
-    PRODUCT_FILTERS,
-    check_limit,
-    collection_query,
-    format_datetime,
-    parse_datetime,
-    product_query,
-)
+from terracat.protocols.opensearch.encode import collection_query, product_query
+from terracat.request import PRODUCT_FILTERS, check_limit, format_datetime, parse_datetime
 
 COLLECTION = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
 CEST = dt.timezone(dt.timedelta(hours=2))

@@ -1,31 +1,33 @@
-"""User search parameters -> OpenSearch query parameters.
+"""Search parameters, checked once and held in a protocol-neutral form: the one list of filters.
 
-A catalogue understands one spelling per parameter (``bbox=4.1,50.0,5.5,51.0``,
-``cloudCover=[10,60]``, ``start=2021-02-20T10:11:12Z``), while users hold dates, pandas
-timestamps, shapely geometries, dicts and tuples. This module turns the loose forms the reference
-client accepts into those strings, one small ``_format_<param>`` per parameter, and drops
-parameters that are ``None``.
+Users hold dates, pandas timestamps, shapely geometries, dicts and tuples; a catalogue wants its
+own spelling (OpenSearch ``cloudCover=[10,60]``, STAC a CQL2 filter). This module reads the loose
+forms the reference client accepts into one neutral value per filter (:class:`Instant`,
+:class:`Box`, :class:`Area`, :class:`Interval`, :class:`Verbatim`, plain text or numbers) and
+refuses a bad one here, naming the parameter, the value and what would be valid, before anything
+is sent. Each protocol writes the neutral values its own way (``protocols/<name>/encode.py``).
 
-It is pure (no I/O, no configuration) so that the paging layer can re-encode split time ranges,
-and so that a bad parameter is refused here, naming the parameter, the value and what would be
-valid, before anything is sent. Unlike the reference client, a value that is falsy but not
-``None`` (``cloudCover=0``, ``relativeOrbitNumber=0``) is encoded or refused, never silently
-dropped: 0 is a real value.
+:data:`FILTERS` is the only place a search filter is named: the facade's documented signatures
+(``Catalogue.get_products(collection, start=None, ..., limit=None, **kwargs)``) are generated
+from it by :func:`filter_parameters`. Unlike the reference client, a value that is falsy but not
+``None`` (``cloudCover=0``, ``relativeOrbitNumber=0``) is read or refused, never silently dropped.
 
->>> product_query("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", start=dt.date(2022, 2, 1),
-...               bbox=[4.1, 50.0, 5.5, 51.0], cloudCover=(None, 60))
-{'collection': 'urn:eop:VITO:TERRASCOPE_S2_TOC_V2', 'start': '2022-02-01', \
-'bbox': '4.1,50.0,5.5,51.0', 'cloudCover': '60]'}
+>>> request = SearchRequest.for_products("urn:eop:VITO:TERRASCOPE_S2_TOC_V2",
+...                                      start=dt.date(2022, 2, 1), cloudCover=(None, 60))
+>>> request.filters["cloudCover"]
+Interval(lower=None, upper=60)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
-from functools import partial
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
@@ -37,31 +39,22 @@ from shapely.geometry.base import BaseGeometry
 from terracat.exceptions import ParameterParserException
 
 __all__ = [
+    "COLLECTION_FILTERS",
+    "FILTERS",
     "PRODUCT_FILTERS",
+    "Area",
+    "Box",
+    "Filter",
+    "Instant",
+    "Interval",
+    "SearchRequest",
+    "Verbatim",
     "check_limit",
-    "collection_query",
+    "filter_parameters",
     "format_datetime",
     "parse_datetime",
-    "product_query",
+    "show",
 ]
-
-PRODUCT_FILTERS = (
-    "start",
-    "end",
-    "bbox",
-    "geometry",
-    "title",
-    "productType",
-    "relativeOrbitNumber",
-    "orbitDirection",
-    "cloudCover",
-    "tileId",
-    "productGroupId",
-    "publicationDate",
-    "modificationDate",
-    "accessedFrom",
-)
-"""The named filters of a product search, in the order they are encoded."""
 
 _BBOX_KEYS = ("west", "south", "east", "north")
 # The decimal numbers a catalogue parses; float() alone would also let through 'nan', 'inf'
@@ -74,10 +67,66 @@ _DATE_FORMS = (
 _SHOWN_CHARACTERS = 120
 
 
+# --- the neutral values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A time, in UTC; ``is_date`` when the user named a calendar day (its first instant)."""
+
+    value: dt.datetime
+    is_date: bool = False
+
+
+@dataclass(frozen=True)
+class Box:
+    """A bounding box in degrees (west > east crosses the antimeridian).
+
+    ``text`` is the box as the user wrote it, when they wrote a str (``"4.1,50,5.5,51"``): a
+    catalogue that takes the same syntax is sent it unchanged.
+    """
+
+    west: int | float
+    south: int | float
+    east: int | float
+    north: int | float
+    text: str | None = None
+
+    @property
+    def numbers(self) -> tuple[int | float, int | float, int | float, int | float]:
+        return self.west, self.south, self.east, self.north
+
+
+@dataclass(frozen=True)
+class Area:
+    """A geometry to intersect, with its WKT (as the user wrote it, when they wrote WKT)."""
+
+    geometry: BaseGeometry = field(compare=False)
+    wkt: str
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A range of numbers or :class:`Instant` values; ``None`` leaves that end open.
+
+    A single number given where a range is expected (``cloudCover=60``) is an upper bound.
+    """
+
+    lower: Any
+    upper: Any
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """A value given as a str in the catalogue's own syntax (``"[10,60]"``), sent as it is."""
+
+    text: str
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """A short repr of an offending value: enough to recognise it, never a screenful."""
     try:
         text = repr(value)
@@ -90,7 +139,7 @@ def _show(value: Any) -> str:
 
 def _error(parameter: str, value: Any, reason: str) -> ParameterParserException:
     return ParameterParserException(
-        f"Failed to parse the value of the '{parameter}' parameter: {_show(value)}. {reason}"
+        f"Failed to parse the value of the '{parameter}' parameter: {show(value)}. {reason}"
     )
 
 
@@ -121,24 +170,7 @@ def _text(value: str) -> str:
     return str.__str__(value)
 
 
-def _format_text(value: Any, parameter: str) -> str:
-    if not isinstance(value, str):
-        raise _error(parameter, value, f"Expected a str, not {type(value).__name__}.")
-    return _text(value)
-
-
-def _format_collection(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _error(
-            "collection",
-            value,
-            "Expected a non-empty collection identifier str such as "
-            "'urn:eop:VITO:TERRASCOPE_S2_TOC_V2'.",
-        )
-    return _text(value)
-
-
-# --- dates ----------------------------------------------------------------------------------
+# --- times ----------------------------------------------------------------------------------
 
 
 def _to_utc(value: dt.datetime, parameter: str, shown: Any) -> dt.datetime:
@@ -270,13 +302,7 @@ def format_datetime(value: dt.datetime) -> str:
     return text + "Z"
 
 
-def _write_time(instant: dt.datetime, is_date: bool) -> str:
-    if is_date:
-        return f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d}"
-    return format_datetime(instant)
-
-
-def _format_time(value: Any, parameter: str) -> str:
+def _read_time(value: Any, parameter: str) -> Instant:
     """One instant: a calendar date stays a date, anything with a time of day becomes UTC."""
     if isinstance(value, tuple | list):
         raise _error(
@@ -284,38 +310,29 @@ def _format_time(value: Any, parameter: str) -> str:
             value,
             f"Expected one time ({_DATE_FORMS}); give a range as start and end.",
         )
-    return _write_time(*_parse_time(value, parameter))
+    return Instant(*_parse_time(value, parameter))
 
 
-def _format_start(value: Any) -> str:
-    return _format_time(value, "start")
-
-
-def _format_end(value: Any) -> str:
-    return _format_time(value, "end")
-
-
-def _check_time_order(start: Any, end: Any) -> None:
-    """Refuse ``start`` after ``end``: the catalogue would answer an empty page, not an error."""
-    if start is None or end is None:
+def _check_time_order(start: Instant | None, end: Instant | None, given: Mapping[str, Any]) -> None:
+    """Refuse ``start`` after ``end``: a catalogue would answer an empty page, not an error."""
+    if start is None or end is None or start.value <= end.value:
         return
-    if parse_datetime(start, "start") > parse_datetime(end, "end"):
-        raise ParameterParserException(
-            f"Failed to parse the values of the 'start' and 'end' parameters: start {_show(start)} "
-            f"is after end {_show(end)}. The start of a time range must not be after its end."
-        )
+    raise ParameterParserException(
+        f"Failed to parse the values of the 'start' and 'end' parameters: start "
+        f"{show(given['start'])} is after end {show(given['end'])}. The start of a time range "
+        "must not be after its end."
+    )
 
 
 # --- intervals ------------------------------------------------------------------------------
 
-_Bound = Callable[[Any, str, Any], tuple[Any, str]]
+_Bound = Callable[[Any, str, Any], Any]
 
 
-def _format_interval(value: tuple[Any, ...], parameter: str, bound: _Bound) -> str | None:
-    """OpenSearch interval syntax: ``[a,b]``, ``[a`` (from a), ``b]`` (up to b).
+def _read_interval(value: tuple[Any, ...], parameter: str, bound: _Bound) -> Interval | None:
+    """A 2-tuple ``(lower, upper)`` as an :class:`Interval`; ``(None, None)`` filters nothing.
 
-    ``bound(item, parameter, whole)`` gives one bound's comparable value and its text.
-    ``(None, None)`` filters nothing, so the parameter is left out (``None``).
+    ``bound(item, parameter, whole)`` reads one bound into a value that compares.
     """
     if len(value) != 2:
         raise _error(
@@ -324,36 +341,34 @@ def _format_interval(value: tuple[Any, ...], parameter: str, bound: _Bound) -> s
             f"A tuple of length {len(value)} is not supported. "
             "To use an interval, the tuple should be of length 2.",
         )
-    lower, upper = value
+    lower, upper = (None if item is None else bound(item, parameter, value) for item in value)
     if lower is None and upper is None:
         return None
-    if lower is None:
-        return f"{bound(upper, parameter, value)[1]}]"
-    if upper is None:
-        return f"[{bound(lower, parameter, value)[1]}"
-    low_key, low_text = bound(lower, parameter, value)
-    high_key, high_text = bound(upper, parameter, value)
-    if low_key > high_key:
+    if lower is not None and upper is not None and _key(lower) > _key(upper):
         raise _error(
             parameter, value, "The lower bound of the interval is greater than its upper bound."
         )
-    return f"[{low_text},{high_text}]"
+    return Interval(lower, upper)
 
 
-def _cloud_cover_bound(value: Any, parameter: str, whole: Any) -> tuple[float, str]:
+def _key(bound: Any) -> Any:
+    return bound.value if isinstance(bound, Instant) else bound
+
+
+def _cloud_cover_bound(value: Any, parameter: str, whole: Any) -> int | float:
     number = _as_number(value)
     if number is None or (isinstance(number, float) and math.isnan(number)):
-        raise _error(parameter, whole, f"{_show(value)} is not a percentage from 0 to 100.")
+        raise _error(parameter, whole, f"{show(value)} is not a percentage from 0 to 100.")
     if not 0 <= number <= 100:
-        raise _error(parameter, whole, f"{_show(value)} is outside the range 0 to 100.")
-    return number, str(number)
+        raise _error(parameter, whole, f"{show(value)} is outside the range 0 to 100.")
+    return number
 
 
-def _format_cloud_cover(value: Any) -> str | None:
+def _read_cloud_cover(value: Any) -> Interval | Verbatim | None:
     if isinstance(value, str):
-        return _text(value)
+        return Verbatim(_text(value))
     if isinstance(value, tuple):
-        return _format_interval(value, "cloudCover", _cloud_cover_bound)
+        return _read_interval(value, "cloudCover", _cloud_cover_bound)
     if isinstance(value, list):
         raise _error(
             "cloudCover",
@@ -361,40 +376,31 @@ def _format_cloud_cover(value: Any) -> str | None:
             "Use a tuple (lower, upper) for an interval, a number for an upper bound, "
             "or a str in the catalogue's syntax.",
         )
-    return f"{_cloud_cover_bound(value, 'cloudCover', value)[1]}]"
+    return Interval(None, _cloud_cover_bound(value, "cloudCover", value))
 
 
-def _date_bound(value: Any, parameter: str, whole: Any) -> tuple[dt.datetime, str]:
+def _date_bound(value: Any, parameter: str, whole: Any) -> Instant:
     try:
-        instant, is_date = _parse_time(value, parameter)
+        return Instant(*_parse_time(value, parameter))
     except ParameterParserException as error:
         # The bound alone is not enough to find the mistake in a call: show the interval too.
         raise ParameterParserException(
-            f"{error} It is a bound of the interval {_show(whole)}."
+            f"{error} It is a bound of the interval {show(whole)}."
         ) from error
-    return instant, _write_time(instant, is_date)
 
 
-def _format_date_filter(value: Any, parameter: str) -> str | None:
+def _read_date_filter(value: Any, parameter: str) -> Interval | Instant | Verbatim | None:
     if isinstance(value, str):
-        return _text(value)
+        return Verbatim(_text(value))
     if isinstance(value, tuple):
-        return _format_interval(value, parameter, _date_bound)
+        return _read_interval(value, parameter, _date_bound)
     if isinstance(value, list):
         raise _error(
             parameter,
             value,
             f"Use a tuple (lower, upper) of times for a range; each bound is {_DATE_FORMS}.",
         )
-    return _format_time(value, parameter)
-
-
-def _format_publication_date(value: Any) -> str | None:
-    return _format_date_filter(value, "publicationDate")
-
-
-def _format_modification_date(value: Any) -> str | None:
-    return _format_date_filter(value, "modificationDate")
+    return _read_time(value, parameter)
 
 
 # --- space ----------------------------------------------------------------------------------
@@ -413,7 +419,7 @@ def _check_box(box: list[int | float], value: Any) -> None:
         raise _error("bbox", value, f"South ({south}) must not be greater than north ({north}).")
 
 
-def _format_bbox(value: Any) -> str:
+def _read_bbox(value: Any) -> Box:
     expected = (
         "Expected 4 numbers (west, south, east, north) as a list, a tuple, a str 'w,s,e,n' "
         "or a dict with keys west, south, east and north"
@@ -422,8 +428,9 @@ def _format_bbox(value: Any) -> str:
         parts = [part.strip() for part in value.split(",")]
         if len(parts) != 4 or not all(_DECIMAL.fullmatch(part) for part in parts):
             raise _error("bbox", value, f"{expected}.")
-        _check_box([float(part) for part in parts], value)
-        return ",".join(parts)
+        numbers = [float(part) for part in parts]
+        _check_box(numbers, value)
+        return Box(*numbers, text=",".join(parts))
     if isinstance(value, Mapping):
         missing = [key for key in _BBOX_KEYS if key not in value]
         if missing:
@@ -440,7 +447,7 @@ def _format_bbox(value: Any) -> str:
     if len(box) != 4:
         raise _error("bbox", value, f"{expected}; not every coordinate is a number.")
     _check_box(box, value)
-    return ",".join(str(number) for number in box)
+    return Box(*box)
 
 
 def _check_geometry(geometry: BaseGeometry, value: Any) -> None:
@@ -450,7 +457,7 @@ def _check_geometry(geometry: BaseGeometry, value: Any) -> None:
         raise _error("geometry", value, "Coordinates must be finite numbers (not NaN or infinity).")
 
 
-def _format_geometry(value: Any) -> str:
+def _read_geometry(value: Any) -> Area:
     expected = (
         "Expected a shapely geometry, a WKT str, a GeoJSON geometry mapping or an object with "
         "__geo_interface__"
@@ -461,7 +468,7 @@ def _format_geometry(value: Any) -> str:
         except (ShapelyError, ValueError, TypeError) as error:
             raise _error("geometry", value, f"It is not valid WKT: {error}.") from error
         _check_geometry(geometry, value)
-        return _text(value)  # sent as given: it is what the user wrote, and it parses
+        return Area(geometry, _text(value))  # its WKT as given: what the user wrote, and it parses
     if isinstance(value, BaseGeometry):
         geometry = value
     else:
@@ -474,174 +481,192 @@ def _format_geometry(value: Any) -> str:
         except Exception as error:  # a foreign __geo_interface__ may fail in any way
             raise _error("geometry", value, f"{expected}; it cannot be read: {error!r}.") from error
     _check_geometry(geometry, value)
-    return wkt.dumps(geometry, trim=True)
+    return Area(geometry, wkt.dumps(geometry, trim=True))
 
 
 # --- everything else ------------------------------------------------------------------------
 
 
-def _format_relative_orbit_number(value: Any) -> str:
-    if isinstance(value, str):
+def _read_text(parameter: str) -> Callable[[Any], str]:
+    def read(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _error(parameter, value, f"Expected a str, not {type(value).__name__}.")
         return _text(value)
+
+    return read
+
+
+def _read_relative_orbit_number(value: Any) -> int | Verbatim:
+    if isinstance(value, str):
+        return Verbatim(_text(value))
     number = _as_number(value)
     if not isinstance(number, int) or number <= 0:
         raise _error(
             "relativeOrbitNumber", value, "Expected a positive int (orbits count from 1) or a str."
         )
     try:
-        return str(number)
+        str(number)
     except ValueError as error:  # ints beyond Python's str conversion limit
         raise _error("relativeOrbitNumber", value, f"It cannot be written: {error}.") from error
+    return number
 
 
-def _format_extra(name: str, value: Any) -> str:
-    """A parameter terracat does not know: passed through verbatim, as the reference does."""
-    if isinstance(value, str):
-        return _text(value)
-    try:
-        return str(value)
-    except Exception as error:  # a user's object may fail to stringify; say which parameter
-        raise _error(name, value, f"It cannot be written as text: {error!r}.") from error
+def _read_collection(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _error(
+            "collection",
+            value,
+            "Expected a non-empty collection identifier str such as "
+            "'urn:eop:VITO:TERRASCOPE_S2_TOC_V2'.",
+        )
+    return _text(value)
 
 
-_FORMATTERS: dict[str, Callable[[Any], str | None]] = {
-    "start": _format_start,
-    "end": _format_end,
-    "bbox": _format_bbox,
-    "geometry": _format_geometry,
-    "title": partial(_format_text, parameter="title"),
-    "productType": partial(_format_text, parameter="productType"),
-    "relativeOrbitNumber": _format_relative_orbit_number,
-    "orbitDirection": partial(_format_text, parameter="orbitDirection"),
-    "cloudCover": _format_cloud_cover,
-    "tileId": partial(_format_text, parameter="tileId"),
-    "productGroupId": partial(_format_text, parameter="productGroupId"),
-    "publicationDate": _format_publication_date,
-    "modificationDate": _format_modification_date,
-    "accessedFrom": partial(_format_text, parameter="accessedFrom"),
-    "platform": partial(_format_text, parameter="platform"),
-}
+# --- the one list of filters ------------------------------------------------------------------
+
+DateLike = str | dt.date | dt.datetime
+BBoxLike = str | list[int | float] | tuple[int | float, ...] | dict[str, int | float]
+_TimeRange = tuple[DateLike | None, DateLike | None] | str | None
 
 
-def _encode(named: dict[str, Any], extra: dict[str, Any]) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for name, value in named.items():
-        if value is not None:
-            text = _FORMATTERS[name](value)
-            if text is not None:
-                query[name] = text
-    for name, value in extra.items():
-        if value is not None:
-            query[name] = _format_extra(name, value)
-    _check_time_order(named.get("start"), named.get("end"))
-    return query
+@dataclass(frozen=True)
+class Filter:
+    """One search filter: its name (as the catalogue and the reference client spell it), how a
+    loose value is read, the annotation its parameter shows, and which searches take it."""
+
+    name: str
+    read: Callable[[Any], Any]
+    annotation: Any
+    products: bool = True
+    collections: bool = False
 
 
-# --- public ---------------------------------------------------------------------------------
+FILTERS: tuple[Filter, ...] = (
+    Filter("start", lambda v: _read_time(v, "start"), DateLike | None, collections=True),
+    Filter("end", lambda v: _read_time(v, "end"), DateLike | None, collections=True),
+    Filter("bbox", _read_bbox, BBoxLike | None, collections=True),
+    Filter("geometry", _read_geometry, str | BaseGeometry | None, collections=True),
+    Filter("title", _read_text("title"), str | None),
+    Filter("productType", _read_text("productType"), str | None),
+    Filter("relativeOrbitNumber", _read_relative_orbit_number, int | str | None),
+    Filter("orbitDirection", _read_text("orbitDirection"), str | None),
+    Filter("cloudCover", _read_cloud_cover, Any),
+    Filter("tileId", _read_text("tileId"), str | None),
+    Filter("productGroupId", _read_text("productGroupId"), str | None),
+    Filter("publicationDate", lambda v: _read_date_filter(v, "publicationDate"), _TimeRange),
+    Filter("modificationDate", lambda v: _read_date_filter(v, "modificationDate"), _TimeRange),
+    Filter("accessedFrom", _read_text("accessedFrom"), str | None),
+    Filter("platform", _read_text("platform"), str | None, products=False, collections=True),
+)
+"""Every named filter, in the order they are sent."""
+
+_BY_NAME = {f.name: f for f in FILTERS}
+PRODUCT_FILTERS = tuple(f.name for f in FILTERS if f.products)
+"""The named filters of a product search, in the order they are sent."""
+COLLECTION_FILTERS = tuple(f.name for f in FILTERS if f.collections)
+"""The named filters of a collection search."""
 
 
-def product_query(
-    collection: str,
-    *,
-    start: Any = None,
-    end: Any = None,
-    bbox: Any = None,
-    geometry: Any = None,
-    title: str | None = None,
-    productType: str | None = None,
-    relativeOrbitNumber: int | str | None = None,
-    orbitDirection: str | None = None,
-    cloudCover: Any = None,
-    tileId: str | None = None,
-    productGroupId: str | None = None,
-    publicationDate: Any = None,
-    modificationDate: Any = None,
-    accessedFrom: str | None = None,
-    **kwargs: Any,
-) -> dict[str, str]:
-    """Encode a product search as OpenSearch query parameters.
+@dataclass(frozen=True)
+class SearchRequest:
+    """A search, checked: what any protocol's encoder turns into its own query.
 
-    Parameters
+    Attributes
     ----------
-    collection : str
-        the collection identifier
-    start, end : str, datetime.date, datetime.datetime, pandas.Timestamp or numpy.datetime64
-        the time range; a date is sent as ``2020-01-01``, a time as ``2021-02-20T10:11:12Z``
-    bbox : list, tuple, dict or str
-        ``(west, south, east, north)`` in degrees; west > east crosses the antimeridian
-    geometry : shapely geometry, WKT str, GeoJSON mapping or ``__geo_interface__`` object
-        sent as WKT
-    title, productType, orbitDirection, tileId, productGroupId, accessedFrom : str
-        sent verbatim
-    relativeOrbitNumber : int or str
-        a positive orbit number, or the catalogue's syntax as a str
-    cloudCover : number, tuple or str
-        a number is an upper bound (``60]``), a tuple ``(lower, upper)`` an interval whose
-        ``None`` bounds are open, a str is sent verbatim
-    publicationDate, modificationDate : tuple, str or a time
-        a tuple is an interval of times (``None`` bounds are open), a str is sent verbatim
-    **kwargs
-        further parameters, sent as ``str(value)``
-
-    Returns
-    -------
-    dict of str to str
-        the query parameters; ``None`` values (and ``(None, None)`` intervals) are left out
-
-    Raises
-    ------
-    ParameterParserException
-        when a value cannot be encoded; the message names the parameter and the value
-
-    Examples
-    --------
-    >>> product_query("urn:eop:VITO:CGS_S1_GRD_L1", relativeOrbitNumber=37,
-    ...               cloudCover=(1.0, 78), start="2021-02-20T12:11:12+02:00")
-    {'collection': 'urn:eop:VITO:CGS_S1_GRD_L1', 'start': '2021-02-20T10:11:12Z', \
-'relativeOrbitNumber': '37', 'cloudCover': '[1.0,78]'}
+    collection : str or None
+        the collection searched (``None`` for a search of collections)
+    filters : dict
+        the neutral value of each named filter given (``None`` and ``(None, None)`` left out), in
+        the order of :data:`FILTERS`
+    extra : dict
+        further keyword parameters, as given (each protocol passes them on its own way)
+    limit : int or None
+        the most products wanted (a client-side cap, apart from the page size)
     """
-    named = {name: value for name, value in locals().items() if name in PRODUCT_FILTERS}
-    return {"collection": _format_collection(collection), **_encode(named, kwargs)}
+
+    collection: str | None
+    filters: Mapping[str, Any]
+    extra: Mapping[str, Any]
+    limit: int | None = None
+
+    @classmethod
+    def for_products(
+        cls, collection: Any, *, limit: Any = None, **parameters: Any
+    ) -> SearchRequest:
+        """A product search of ``collection``; named filters and extras in ``parameters``."""
+        return cls(
+            _read_collection(collection), *_read(parameters, PRODUCT_FILTERS), check_limit(limit)
+        )
+
+    @classmethod
+    def for_collections(cls, **parameters: Any) -> SearchRequest:
+        """A search of the catalogue's collections."""
+        return cls(None, *_read(parameters, COLLECTION_FILTERS))
 
 
-def collection_query(
-    *,
-    start: Any = None,
-    end: Any = None,
-    bbox: Any = None,
-    geometry: Any = None,
-    platform: str | None = None,
-    **kwargs: Any,
-) -> dict[str, str]:
-    """Encode a collection search as OpenSearch query parameters.
+def _read(
+    parameters: Mapping[str, Any], names: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    filters: dict[str, Any] = {}
+    for name in names:
+        value = parameters.get(name)
+        if value is not None:
+            read = _BY_NAME[name].read(value)
+            if read is not None:
+                filters[name] = read
+    extra = {k: v for k, v in parameters.items() if k not in names and v is not None}
+    _check_time_order(filters.get("start"), filters.get("end"), parameters)
+    return filters, extra
 
-    Parameters
-    ----------
-    start, end, bbox, geometry
-        as for :func:`product_query`
-    platform : str
-        the acquisition platform, sent verbatim
-    **kwargs
-        further parameters, sent as ``str(value)``
 
-    Returns
-    -------
-    dict of str to str
-        the query parameters, ``None`` values left out
+F = TypeVar("F", bound=Callable[..., Any])
 
-    Raises
-    ------
-    ParameterParserException
-        when a value cannot be encoded; the message names the parameter and the value
 
-    Examples
-    --------
-    >>> collection_query(platform="SENTINEL-2", bbox={"west": 4, "south": 50, "east": 5,
-    ...                                                "north": 51})
-    {'bbox': '4,50,5,51', 'platform': 'SENTINEL-2'}
+def filter_parameters(search: str, *, before: str | None = None) -> Callable[[F], F]:
+    """Give a search method the named filters of ``search`` (``"products"``, ``"collections"``)
+    as parameters, so that its signature is the documented one while only :data:`FILTERS`
+    names them.
+
+    The filters are inserted before the parameter ``before`` (else after the positional
+    ones), positional or keyword, default ``None``; the method receives them in its
+    ``**kwargs``, with any other keyword.
     """
-    named = {"start": start, "end": end, "bbox": bbox, "geometry": geometry, "platform": platform}
-    return _encode(named, kwargs)
+    chosen = [f for f in FILTERS if getattr(f, search)]
+
+    def decorate(method: F) -> F:
+        own = inspect.signature(method)
+        parameters = list(own.parameters.values())
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if before is not None:
+            at = [p.name for p in parameters].index(before)
+        else:
+            at = next(
+                (i for i, p in enumerate(parameters) if p.kind not in positional), len(parameters)
+            )
+        inserted = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=None,
+                annotation=f.annotation,
+            )
+            for f in chosen
+        ]
+        signature = own.replace(parameters=[*parameters[:at], *inserted, *parameters[at:]])
+        keywords = next(
+            (p.name for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD), None
+        )
+
+        @functools.wraps(method)
+        def with_filters(*args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind(*args, **kwargs).arguments
+            extra = arguments.pop(keywords, {}) if keywords else {}
+            return method(**arguments, **extra)
+
+        with_filters.__signature__ = signature  # type: ignore[attr-defined]
+        return with_filters  # type: ignore[return-value]
+
+    return decorate
 
 
 def check_limit(limit: Any) -> int | None:

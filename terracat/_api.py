@@ -1,0 +1,88 @@
+"""The module-level functions: search, count, collections, login and read_parquet.
+
+Each is a thin call on the default catalogue (:func:`terracat.catalogue.default_catalogue`) or
+on the ``catalogue=`` given, so that a notebook needs no ``Catalogue`` object to start with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas
+
+from terracat.catalogue import Catalogue, default_catalogue
+from terracat.exceptions import AuthenticationException
+from terracat.frame import normalise_frame
+
+__all__ = ["collections", "count", "login", "read_parquet", "search"]
+
+
+def search(
+    collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any
+) -> geopandas.GeoDataFrame:
+    """Search a collection's products into a GeoDataFrame, one row per product.
+
+    Parameters
+    ----------
+    collection : str
+        the collection identifier, e.g. ``urn:eop:VITO:TERRASCOPE_S2_TOC_V2``
+    catalogue : Catalogue, optional
+        where to search; the default Terrascope catalogue when ``None``
+    **kwargs
+        ``start``, ``end``, ``bbox``, ``geometry``, ``cloudCover``, ``tileId``, ``limit``,
+        ``split`` ... as :meth:`Catalogue.search` takes them
+
+    Examples
+    --------
+    >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", start="2022-02-01",
+    ...                 end="2022-03-01", cloudCover=10)  # doctest: +SKIP
+    """
+    return default_catalogue(catalogue).search(collection, **kwargs)
+
+
+def collections(*, catalogue: Catalogue | None = None, **kwargs: Any) -> geopandas.GeoDataFrame:
+    """The catalogue's collections as a GeoDataFrame (see :meth:`Catalogue.collections`)."""
+    return default_catalogue(catalogue).collections(**kwargs)
+
+
+def count(collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any) -> int:
+    """The number of products a search would return, from one ``count=0`` request."""
+    return default_catalogue(catalogue).count(collection, **kwargs)
+
+
+def login(
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    device: bool = False,
+    cache: bool = True,
+    catalogue: Catalogue | None = None,
+) -> Catalogue:
+    """Sign in to the default catalogue (or ``catalogue``), reusing a cached sign-in.
+
+    With ``username`` and ``password``, the password grant; else a still-valid cached refresh
+    token when there is one, and otherwise the browser sign-in (or, with ``device=True``, a code
+    to confirm from another device). ``cache`` keeps the refresh token on disk, owner-only.
+
+    Examples
+    --------
+    >>> terracat.login()  # doctest: +SKIP
+    >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", ...).terracat.download("out/")  # doctest: +SKIP
+    """
+    catalogue = default_catalogue(catalogue)
+    if username is not None or password is not None:
+        if username is None or password is None:
+            raise AuthenticationException("login needs both a username and a password, or neither")
+        return catalogue.authenticate_non_interactive(username, password, cache=cache)
+    if device:
+        return catalogue.authenticate_device(cache=cache)
+    return catalogue.authenticate(cache=cache)
+
+
+def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
+    """Read a GeoParquet export of search results back into a product frame.
+
+    The views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
+    """
+    return normalise_frame(geopandas.read_parquet(path, **kwargs))

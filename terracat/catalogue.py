@@ -1,0 +1,424 @@
+"""The catalogue connection: the facade over one catalogue, its session and its sign-in.
+
+``Catalogue`` keeps the reference client's methods and signatures (their search filters come
+from :data:`terracat.request.FILTERS`); its searches run through the same layers as
+:func:`terracat.search` (request -> protocol -> frame) and its views are made from frame rows
+(:mod:`terracat.products`). The accessor, :mod:`terracat.dask` and the CLI use its public
+members (:meth:`Catalogue.download_tasks`, :meth:`Catalogue.sign_in_with`, :attr:`Catalogue.signer`,
+:func:`catalogue_for`, :func:`default_catalogue`), never its private ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import pandas as pd
+
+from terracat._http import make_session
+from terracat.auth import TokenCache, cache_key, sign_in
+from terracat.config import CatalogueConfig
+from terracat.exceptions import ParameterParserException
+from terracat.frame import FrameBuilder, features_frame
+from terracat.paging import PageFetcher, Pages
+from terracat.products import (
+    Collection,
+    Product,
+    ProductFile,
+    ProductFileType,
+    collection_from_row,
+    file_kinds,
+    links_of,
+    product_from_row,
+    rows,
+)
+from terracat.protocols.opensearch.encode import encode
+from terracat.request import SearchRequest, filter_parameters
+from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
+
+__all__ = ["Catalogue", "catalogue_for", "default_catalogue"]
+
+logger = logging.getLogger(__name__)
+
+
+def _page_size(count: Any) -> int:
+    """The page size: the configuration's, or a ``count`` the caller passed through."""
+    try:
+        size = int(count)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise ParameterParserException(
+            f"count is the page size and must be a positive whole number, got {count!r}"
+        )
+    return size
+
+
+_live: dict[str, weakref.ref[Catalogue]] = {}
+_live_lock = threading.Lock()
+
+
+def catalogue_for(url: str | None, client: str | None = None) -> Catalogue:
+    """The catalogue a frame came from.
+
+    The very ``Catalogue`` that searched it while it lives (its sign-in included), else the one
+    that last searched the same URL, else a new one for that URL (the default for Terrascope).
+    """
+    for key in (client, url):
+        if key:
+            with _live_lock:
+                found = _live.get(key)
+            catalogue = found() if found is not None else None
+            if catalogue is not None:
+                return catalogue
+    if url and url != default_catalogue().config.catalogue_url:
+        return Catalogue(CatalogueConfig.from_url(url))
+    return default_catalogue()
+
+
+_default: Catalogue | None = None
+_default_lock = threading.Lock()
+
+
+def default_catalogue(catalogue: Catalogue | None = None) -> Catalogue:
+    """``catalogue``, or the default Terrascope one, created once and reused."""
+    global _default
+    if catalogue is not None:
+        return catalogue
+    with _default_lock:
+        if _default is None:
+            _default = Catalogue()
+        return _default
+
+
+class Catalogue:
+    """Connection to a catalogue endpoint, which allows for searching and downloading EO products.
+
+    Parameters
+    ----------
+    config : CatalogueConfig, optional
+        catalogue configuration; the default Terrascope configuration when none is given
+
+    Examples
+    --------
+    >>> catalogue = Catalogue()
+    >>> catalogue.config.catalogue_url
+    'https://services.terrascope.be/catalogue/'
+    """
+
+    def __init__(self, config: CatalogueConfig | None = None) -> None:
+        self.config = config if config is not None else CatalogueConfig.get_default_config()
+        self._auth: Any = None
+        self._session = make_session(self.config, pool_size=self.config.search_workers)
+        self._session.headers["Accept"] = "application/geo+json, application/json"
+        self._downloads: Any = None
+        with _live_lock:
+            _live[self.config.catalogue_url] = weakref.ref(self)
+
+    def close(self) -> None:
+        """Close the catalogue's connections (searches and downloads)."""
+        self._session.close()
+        if self._downloads is not None:
+            self._downloads.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        signed = ", signed in" if self.signer is not None else ""
+        return f"Catalogue({self.config.catalogue_url!r}{signed})"
+
+    # ---- signing in ----------------------------------------------------------------------------
+
+    @property
+    def signer(self) -> Any:
+        """What signs this catalogue's requests (``BearerAuth``), ``None`` when anonymous."""
+        return self._auth
+
+    def sign_in_with(self, auth: Any) -> Catalogue:
+        """Sign every request of this catalogue with ``auth`` (``None``: anonymous again).
+
+        The sign-in methods call it; so does a Dask worker given a token it cannot renew.
+        """
+        self._auth = auth
+        self._session.auth = auth
+        if self._downloads is not None:
+            self._downloads.auth = auth
+        return self
+
+    def _cache(self, cache: bool) -> TokenCache | None:
+        return TokenCache(self.config.token_cache_path) if cache else None
+
+    def authenticate(
+        self, *, browser: Any = None, cache: bool = False, timeout: float = 300.0
+    ) -> Catalogue:
+        """Authenticate to the catalogue in an interactive way: a browser window opens to sign in.
+
+        The authorization code flow with PKCE, the answer caught on a loopback port.
+        ``browser`` opens the sign-in URL (``webbrowser.open`` by default); ``cache=True`` keeps
+        the refresh token on disk (owner-only) and reuses it while it is valid.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "interactive",
+            browser=browser,
+            cache=self._cache(cache),
+            reuse=cache,
+            timeout=timeout,
+        )
+        return self.sign_in_with(auth)
+
+    def authenticate_non_interactive(
+        self, username: str, password: str, *, cache: bool = False
+    ) -> Catalogue:
+        """Authenticate to the catalogue in a non-interactive way, with user credentials.
+
+        The password grant; the password is sent to the identity provider only, never kept.
+        ``cache=True`` keeps the resulting refresh token on disk for :func:`terracat.login`.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "password",
+            username=username,
+            password=password,
+            cache=self._cache(cache),
+        )
+        return self.sign_in_with(auth)
+
+    def authenticate_device(
+        self, *, notify: Any = None, cache: bool = False, timeout: float = 600.0
+    ) -> Catalogue:
+        """Authenticate on a machine without a browser (notebook servers, clusters).
+
+        The device authorization grant: ``notify(uri, code)`` (by default, a line on stderr)
+        tells the user where to confirm the code from another device; this call returns once
+        they have.
+        """
+        auth = sign_in(
+            self.config,
+            self._session,
+            "device",
+            notify=notify,
+            cache=self._cache(cache),
+            reuse=cache,
+            timeout=timeout,
+        )
+        return self.sign_in_with(auth)
+
+    def logout(self, *, cache: bool = True) -> None:
+        """Forget the sign-in (and, with ``cache``, its cached token)."""
+        self.sign_in_with(None)
+        if cache:
+            TokenCache(self.config.token_cache_path).save(cache_key(self.config), None)
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    def _pages(self, endpoint: str, params: dict[str, str], limit: int | None) -> Pages:
+        fetch = PageFetcher(
+            self._session,
+            self.config.catalogue_url + endpoint,
+            self.config.search_timeout,
+            self.config.retries,
+            self.config.max_page_bytes,
+        )
+        page_size = _page_size(params.pop("count", self.config.page_size))
+        return Pages(
+            fetch, params, page_size=page_size, limit=limit, workers=self.config.search_workers
+        )
+
+    def _frame(
+        self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
+    ) -> geopandas.GeoDataFrame:
+        builder = FrameBuilder(pages.limit, source=self.config.catalogue_url + endpoint)
+        pages.collect(builder.add, split=split)
+        frame = builder.build()
+        client = f"{id(self):x}"
+        with _live_lock:
+            _live[self.config.catalogue_url] = _live[client] = weakref.ref(self)
+        frame.attrs["terracat"] = {
+            "catalogue": self.config.catalogue_url,
+            "client": client,
+            "endpoint": endpoint,
+            "query": dict(params),
+        }
+        return frame
+
+    @filter_parameters("products", before="limit")
+    def search(
+        self, collection: str, limit: int | None = None, *, split: bool = False, **kwargs: Any
+    ) -> geopandas.GeoDataFrame:
+        """Search products into a GeoDataFrame, one row per product.
+
+        Parameters are those of :meth:`get_products`; in addition ``split=True`` fetches a result
+        deeper than the catalogue lets a client page, by splitting the time range into windows
+        that each fit (counted first, then fetched concurrently), instead of raising
+        ``TooManyResultsException``.
+
+        Examples
+        --------
+        >>> df = catalogue.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", start="2022-02-01",
+        ...                       end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
+        >>> df.query("cloudCover < 10")  # doctest: +SKIP
+        """
+        request = SearchRequest.for_products(collection, limit=limit, **kwargs)
+        params = encode(request)
+        pages = self._pages("products", dict(params), request.limit)
+        return self._frame(pages, "products", params, split=split)
+
+    @filter_parameters("collections")
+    def collections(self, **kwargs: Any) -> geopandas.GeoDataFrame:
+        """The catalogue's collections as a GeoDataFrame, one row per collection."""
+        params = encode(SearchRequest.for_collections(**kwargs))
+        pages = self._pages("collections", dict(params), None)
+        return self._frame(pages, "collections", params)
+
+    def count(self, collection: str, **kwargs: Any) -> int:
+        """The number of products matching the query (one ``count=0`` request)."""
+        return self.get_product_count(collection, **kwargs)
+
+    # ---- the reference API ---------------------------------------------------------------------
+
+    @filter_parameters("collections")
+    def get_collections(self, **kwargs: Any) -> Iterator[Collection]:
+        """Get the collections in the catalogue, lazily (nothing is requested before iteration)."""
+        params = encode(SearchRequest.for_collections(**kwargs))
+        return self._views("collections", params, None, collection_from_row)
+
+    @filter_parameters("products", before="limit")
+    def get_products(
+        self, collection: str, limit: int | None = None, **kwargs: Any
+    ) -> Iterator[Product]:
+        """Get the products matching the query, lazily and page by page.
+
+        Nothing is requested until the first product is asked for; ``TooManyResultsException``
+        is raised then when the result is deeper than the catalogue lets a client page.
+        Parameters are read as :class:`terracat.request.SearchRequest` reads them.
+        """
+        request = SearchRequest.for_products(collection, limit=limit, **kwargs)
+        return self._views("products", encode(request), request.limit, product_from_row)
+
+    def _views(
+        self, endpoint: str, params: dict[str, str], limit: int | None, view: Any
+    ) -> Iterator[Any]:
+        pages = self._pages(endpoint, dict(params), limit)
+        source = self.config.catalogue_url + endpoint
+        batch: list[Any] = []
+        for feature in pages.iter_features():
+            batch.append(feature)
+            if len(batch) == pages.page_size:
+                yield from map(view, rows(features_frame(batch, source)))
+                batch = []
+        if batch:
+            yield from map(view, rows(features_frame(batch, source)))
+
+    # ---- downloads ----------------------------------------------------------------------------
+
+    def _download_session(self) -> Any:
+        if self._downloads is None:
+            self._downloads = make_session(self.config, pool_size=self.config.download_workers)
+            self._downloads.auth = self._auth
+        return self._downloads
+
+    def download_tasks(
+        self,
+        tasks: list[FileTask],
+        *,
+        workers: int | None = None,
+        progress: bool = True,
+        overwrite: bool = False,
+        raise_on_failure: bool = True,
+        link: bool = False,
+    ) -> pd.DataFrame:
+        """Run the downloader over ``tasks``; the engine of every download method (and of the
+        accessor's and Dask's downloads)."""
+        transport = Transport(
+            self._download_session(),
+            self.config,
+            login_prefixes=[self.config.oidc_authorization_endpoint],
+            link=link,
+            renew=self._auth.renew if self._auth is not None else None,
+        )
+        try:
+            return download(
+                tasks,
+                transport,
+                workers=self.config.download_workers if workers is None else workers,
+                progress=progress,
+                overwrite=overwrite,
+                raise_on_failure=raise_on_failure,
+            )
+        finally:
+            transport.close()
+
+    def download_products(
+        self,
+        products: Iterable[Product],
+        path: str | os.PathLike[str],
+        file_types: ProductFileType = ProductFileType.ALL,
+        force: bool = False,
+        raise_on_failure: bool = True,
+    ) -> pd.DataFrame | None:
+        """Download the given products' files of ``file_types`` into ``path/<product>/``.
+
+        Without ``force``, asks for confirmation first, showing the total size. Returns the
+        download report (one row per file), or ``None`` when the user declines.
+        """
+        products = list(products)
+        kinds = file_kinds(file_types)
+        tasks = file_tasks(
+            [(p.id, {kind: links_of(getattr(p, kind)) for kind in kinds}) for p in products],
+            Path(path),
+            kinds,
+        )
+        if not force:
+            size = human_size(sum(t.length or 0 for t in tasks))
+            while True:
+                answer = (
+                    input(f"You are about to download {size}, do you want to continue? [Y/n] ")
+                    .strip()
+                    .lower()
+                )
+                if answer in ("", "y", "yes"):
+                    break
+                if answer in ("n", "no"):
+                    return None
+        return self.download_tasks(tasks, raise_on_failure=raise_on_failure)
+
+    def download_product(
+        self,
+        product: Product,
+        path: str | os.PathLike[str],
+        file_types: ProductFileType = ProductFileType.ALL,
+        raise_on_failure: bool = True,
+    ) -> pd.DataFrame:
+        """Download all files of ``file_types`` of one product into ``path/<product>/``."""
+        kinds = file_kinds(file_types)
+        tasks = file_tasks(
+            [(product.id, {k: links_of(getattr(product, k)) for k in kinds})], Path(path), kinds
+        )
+        return self.download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
+
+    def download_file(
+        self, product_file: ProductFile, path: str | os.PathLike[str]
+    ) -> pd.DataFrame:
+        """Download a single product file into the directory ``path``."""
+        tasks = file_tasks(
+            [("", {"data": links_of([product_file])})], Path(path), ["data"], flat=True
+        )
+        return self.download_tasks(tasks, progress=False)
+
+    def get_product_count(self, collection: str, **kwargs: Any) -> int:
+        """Get the count of products matching the query (a single ``count=0`` request)."""
+        params = encode(SearchRequest.for_products(collection, **kwargs))
+        return self._pages("products", params, None).count()
