@@ -38,7 +38,7 @@ from terracat.frame import (
     features_frame,
     unusable_product,
 )
-from terracat.paging import PageFetcher, Pages
+from terracat.protocols.opensearch import OpenSearchDecoder, PageFetcher, Pages
 
 __all__ = [
     "Catalogue",
@@ -515,7 +515,9 @@ class Catalogue:
     def _frame(
         self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
-        builder = FrameBuilder(pages.limit, source=self.config.catalogue_url + endpoint)
+        builder = FrameBuilder(
+            pages.limit, decoder=OpenSearchDecoder(), source=self.config.catalogue_url + endpoint
+        )
         pages.collect(builder.add, split=split)
         frame = builder.build()
         client = f"{id(self):x}"
@@ -647,10 +649,12 @@ class Catalogue:
         for feature in pages.iter_features():
             batch.append(feature)
             if len(batch) == pages.page_size:
-                yield from map(view, rows(features_frame(batch, source)))
+                yield from map(
+                    view, rows(features_frame(batch, source, decoder=OpenSearchDecoder()))
+                )
                 batch = []
         if batch:
-            yield from map(view, rows(features_frame(batch, source)))
+            yield from map(view, rows(features_frame(batch, source, decoder=OpenSearchDecoder())))
 
     # ---- downloads ----------------------------------------------------------------------------
 
