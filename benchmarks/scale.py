@@ -36,7 +36,8 @@ MEASURE = textwrap.dedent(
     import json, resource, sys, time
     import orjson
     from benchmarks._common import shifted_copy
-    from terracat.frame import FrameBuilder, decode_page, features_frame
+    from terracat.frame import FrameBuilder, features_frame
+    from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
     size, partitioned, fixture = int(sys.argv[1]), sys.argv[2] == "yes", sys.argv[3]
     feature = json.load(open(fixture))["features"][0]
 
@@ -48,7 +49,7 @@ MEASURE = textwrap.dedent(
             yield orjson.dumps({"totalResults": size, "features": batch})
 
     def parse(first, count):
-        return features_frame([f for page in pages(first, count) for f in decode_page(page).features])
+        return features_frame([f for page in pages(first, count) for f in decode_page(page).features], decoder=OpenSearchDecoder())
 
     if partitioned:
         import dask, dask.dataframe
@@ -66,7 +67,7 @@ MEASURE = textwrap.dedent(
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         seconds = 0.0
-        builder = FrameBuilder()  # as a search builds it: page by page, folded every 10,000
+        builder = FrameBuilder(decoder=OpenSearchDecoder())  # as a search builds it: page by page, folded every 10,000
         for page in pages(0, size):  # made as they are needed, like pages off the network
             began = time.perf_counter()
             builder.add(decode_page(page).features)

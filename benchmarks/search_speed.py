@@ -30,7 +30,8 @@ from benchmarks._common import (
     shifted_copy,
     table,
 )
-from terracat.frame import FrameBuilder, decode_page
+from terracat.frame import FrameBuilder
+from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
 
 
 def end_to_end(products: int, latency: float, repeat: int) -> list[tuple[str, ...]]:
@@ -107,7 +108,7 @@ def parsing(products: int, repeat: int, *, real: bool) -> list[tuple[str, ...]]:
         timings["reference"].append(time.perf_counter() - began)
         del built
         began = time.perf_counter()
-        builder = FrameBuilder()
+        builder = FrameBuilder(decoder=OpenSearchDecoder())
         for page in pages:
             builder.add(decode_page(page).features)
         frame = builder.build()

@@ -13,7 +13,7 @@ import geopandas
 
 from terracat.catalogue import Catalogue, default_catalogue
 from terracat.exceptions import AuthenticationException
-from terracat.frame import normalise_frame
+from terracat.frame.io import read_frame
 
 __all__ = ["collections", "count", "login", "read_parquet", "search"]
 
@@ -85,4 +85,4 @@ def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
 
     The views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
     """
-    return normalise_frame(geopandas.read_parquet(path, **kwargs))
+    return read_frame(path, **kwargs)

@@ -26,7 +26,6 @@ from terracat.auth import TokenCache, cache_key, sign_in
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException
 from terracat.frame import FrameBuilder, features_frame
-from terracat.paging import PageFetcher, Pages
 from terracat.products import (
     Collection,
     Product,
@@ -38,6 +37,7 @@ from terracat.products import (
     product_from_row,
     rows,
 )
+from terracat.protocols.opensearch import OpenSearchDecoder, PageFetcher, Pages
 from terracat.protocols.opensearch.encode import encode
 from terracat.request import SearchRequest, filter_parameters
 from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
@@ -240,7 +240,9 @@ class Catalogue:
     def _frame(
         self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
     ) -> geopandas.GeoDataFrame:
-        builder = FrameBuilder(pages.limit, source=self.config.catalogue_url + endpoint)
+        builder = FrameBuilder(
+            pages.limit, decoder=OpenSearchDecoder(), source=self.config.catalogue_url + endpoint
+        )
         pages.collect(builder.add, split=split)
         frame = builder.build()
         client = f"{id(self):x}"
@@ -317,10 +319,12 @@ class Catalogue:
         for feature in pages.iter_features():
             batch.append(feature)
             if len(batch) == pages.page_size:
-                yield from map(view, rows(features_frame(batch, source)))
+                yield from map(
+                    view, rows(features_frame(batch, source, decoder=OpenSearchDecoder()))
+                )
                 batch = []
         if batch:
-            yield from map(view, rows(features_frame(batch, source)))
+            yield from map(view, rows(features_frame(batch, source, decoder=OpenSearchDecoder())))
 
     # ---- downloads ----------------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ def _show(frame: Any, columns: tuple[str, ...], rows: int = 20) -> None:
 )
 def collections(catalogue: Catalogue, output: Path | None) -> None:
     """List the catalogue's collections."""
-    from terracat._export import write_frame
+    from terracat.frame import write_frame
 
     frame = catalogue.collections()
     if output is not None:
@@ -212,7 +212,7 @@ def search(
     catalogue: Catalogue, limit: int | None, split: bool, output: Path | None, **query: Any
 ) -> None:
     """Search COLLECTION's products; a table of the first ones, or a file with -o."""
-    from terracat._export import write_frame
+    from terracat.frame import write_frame
 
     frame = _search(catalogue, limit=limit, split=split, **query)
     if output is not None:

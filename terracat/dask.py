@@ -28,8 +28,8 @@ from terracat.catalogue import Catalogue, catalogue_for, default_catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
 from terracat.frame import FILE_COLUMNS, FrameBuilder, features_frame
-from terracat.paging import PageFetcher, Pages, Window, depth_of
 from terracat.products import file_kinds
+from terracat.protocols.opensearch import OpenSearchDecoder, PageFetcher, Pages, Window, depth_of
 from terracat.protocols.opensearch.encode import encode
 from terracat.request import SearchRequest
 
@@ -123,7 +123,7 @@ def _fetch_window(
 ) -> geopandas.GeoDataFrame:
     """One partition: the window's products, those it owns, in the plain search's columns."""
     pages = _pages(config, window.query)
-    builder = FrameBuilder()
+    builder = FrameBuilder(decoder=OpenSearchDecoder())
     pages.collect(builder.add)
     frame = builder.build()
     begin = (
@@ -167,7 +167,7 @@ def search(
     params = encode(SearchRequest.for_products(collection, **kwargs))
     pages = _pages(config, params)
     first = pages.fetch({**params, "startIndex": 1, "count": config.page_size})
-    meta = features_frame(first.features).iloc[:0]
+    meta = features_frame(first.features, decoder=OpenSearchDecoder()).iloc[:0]
     depth = depth_of(first, config.page_size) or math.inf
     windows = pages.windows(int(min(partition_size, depth)))
     if not windows:

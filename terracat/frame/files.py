@@ -1,31 +1,35 @@
-"""Products' file lists as Arrow ``list<struct>`` columns, and the thread that parses JSON.
+"""Products' file lists as Arrow ``list<struct>`` columns.
 
-A product's ``properties.links`` hold most of its JSON (8 to 20 file entries of five fields).
-A search reads them along with the rest of the properties (:mod:`terracat._arrow_properties`);
-here are their Arrow type, the background thread both use, and :class:`FileLists`, which parses
-the raw ``links`` of the products the general path flattens: newline-delimited, by Arrow's
-JSON reader in the background thread (the C++ parser releases the GIL), and when Arrow's
+A product's file lists (OpenSearch's ``properties.links``) hold most of its JSON (8 to 20 file
+entries of five fields). A protocol's fast path reads them along with the rest of the properties
+(:mod:`terracat.protocols.opensearch.arrow_rows`); here are their Arrow type and
+:class:`FileLists`, which parses the raw ``links`` of the products the general path flattens:
+newline-delimited, by Arrow's JSON reader in the background thread
+(:mod:`terracat.frame.background`; the C++ parser releases the GIL), and when Arrow's
 strictness refuses a batch (a length of ``1.0``, a number as a title, a null entry), by
 msgspec, cleaned entry by entry. Odd catalogue answers cost time, never products.
 
 The frame keeps the result as ``pd.ArrowDtype`` columns: each value reads as a list of
-``{href, length, title, type, category}`` dicts, and Parquet stores them as ``list<struct>``.
+``{href, length, title, type, category}`` dicts, and Parquet stores them as ``list<struct>``
+(:mod:`terracat.frame.io` lets pandas read that dtype back).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from typing import Annotated, Any
 
 import msgspec
 import pandas as pd
 import pyarrow as pa
-import pyarrow.json
+
+from terracat.frame.background import submit
+from terracat.frame.jsonlines import object_lines, one_chunk, read_json_lines
 
 __all__ = [
+    "FILE",
     "FILE_COLUMNS",
     "FILE_FIELDS",
     "FILE_LIST",
@@ -33,12 +37,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "FileLists",
-    "all_objects",
     "file_list_array",
-    "object_lines",
-    "one_chunk",
-    "read_json_lines",
-    "submit",
 ]
 
 FILE_COLUMNS = ("data", "related", "previews", "alternates")
@@ -50,29 +49,6 @@ FILE_LIST = pa.list_(FILE)
 FILE_LIST_DTYPE = pd.ArrowDtype(FILE_LIST)
 _LINKS_SCHEMA = pa.schema([(kind, FILE_LIST) for kind in FILE_COLUMNS])
 _EMPTY = pa.scalar([], FILE_LIST)
-
-
-_EXECUTOR: ThreadPoolExecutor
-"""The one thread that runs JSON parsing jobs: the machine's other core, not a pool to tune.
-
-Searches running at once share it; its thread starts with the first job.
-"""
-
-
-def _start_executor() -> None:
-    """A new executor: at import, and in a forked child, which has no copy of the parent's
-    thread (the parent's executor, copied, would believe it has one and never run a job)."""
-    global _EXECUTOR
-    _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terracat-files")
-
-
-_start_executor()
-os.register_at_fork(after_in_child=_start_executor)
-
-
-def submit(job: Callable[..., Any], *args: Any) -> Future[Any]:
-    """Run ``job`` on the background thread (whichever is this process's)."""
-    return _EXECUTOR.submit(job, *args)
 
 
 class FileLists:
@@ -116,39 +92,6 @@ class FileLists:
                 for kind, column in columns.items()
             }
         )
-
-
-def one_chunk(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array, copied only when it has several chunks."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
-def all_objects(texts: Sequence[bytes]) -> bool:
-    """Whether each text is a JSON object, the only texts handed to Arrow's JSON reader: one
-    that is a bare ``null`` crashes it (pyarrow 26)."""
-    return all(memoryview(text)[:1] == b"{" for text in texts)
-
-
-def object_lines(texts: Sequence[bytes]) -> bytes | None:
-    """The texts as lines for :func:`read_json_lines`, or None unless each is a JSON object."""
-    if not texts or not all_objects(texts):
-        return None
-    return b"\n".join(texts)
-
-
-def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> pa.Table:
-    """Arrow's JSON reader over one object a line, typed by ``schema`` (other fields ignored).
-
-    ``pretty`` reads objects that span lines; Arrow raises ``ArrowInvalid`` on anything that
-    does not fit the schema.
-    """
-    return pyarrow.json.read_json(
-        pa.BufferReader(blob),
-        read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=len(blob) + 1),
-        parse_options=pyarrow.json.ParseOptions(
-            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=pretty
-        ),
-    )
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -223,31 +166,3 @@ def file_list_array(values: Iterable[Any]) -> pa.Array:
         ],
         FILE_LIST,
     )
-
-
-class _FileListDtypeName(pd.api.extensions.ExtensionDtype):
-    """Lets pandas read the file-list dtype's name back from Parquet metadata.
-
-    pandas records an Arrow-backed column's dtype in a Parquet file's metadata by its name
-    (``list<item: struct<...>>[pyarrow]``) and cannot yet parse nested names back
-    (pandas-dev/pandas#57411), so ``geopandas.read_parquet`` of a product frame would fail.
-    Registered, this class turns exactly that name back into the dtype; it is never
-    instantiated. Without terracat imported, ``geopandas.read_parquet(path,
-    to_pandas_kwargs={"types_mapper": pd.ArrowDtype})`` reads such files.
-    """
-
-    name = "terracat-file-list-name"
-    type = list
-
-    @classmethod
-    def construct_from_string(cls, string: str) -> Any:
-        if string == str(FILE_LIST_DTYPE):
-            return FILE_LIST_DTYPE
-        raise TypeError(f"not terracat's file-list dtype: {string!r}")
-
-    @classmethod
-    def construct_array_type(cls) -> type[pd.api.extensions.ExtensionArray]:
-        return pd.arrays.ArrowExtensionArray
-
-
-pd.api.extensions.register_extension_dtype(_FileListDtypeName)

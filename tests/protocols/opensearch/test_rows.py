@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terracat.frame import FILE_FIELDS, decode_page, empty_frame, features_frame
-
-from .conftest import FIXTURES, load_fixture
+from terracat.frame import FILE_FIELDS, empty_frame, features_frame
+from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
+from tests.conftest import FIXTURES, load_fixture
 
 
 def _frame(page: dict) -> pd.DataFrame:
-    return features_frame(decode_page(json.dumps(page).encode()).features)
+    return features_frame(
+        decode_page(json.dumps(page).encode()).features, decoder=OpenSearchDecoder()
+    )
 
 
 def test_real_product_page_parses_into_the_contract():
@@ -119,7 +121,7 @@ def test_a_feature_without_geometry_or_links_still_gets_a_row():
 
 
 def test_no_features_give_the_empty_contract_frame():
-    df = features_frame([])
+    df = features_frame([], decoder=OpenSearchDecoder())
     assert len(df) == 0
     assert list(df.columns) == list(empty_frame().columns)
     assert str(df["beginningDateTime"].dtype) == "datetime64[ms, UTC]"
@@ -158,11 +160,11 @@ def test_a_frame_built_in_chunks_equals_one_built_at_once():
     features.append(json.loads(json.dumps(features[3])))  # a repeat across chunks
     page["features"] = features
     decoded = decode_page(json.dumps(page).encode()).features
-    builder = FrameBuilder(limit=24, chunk=5, batch=3)
+    builder = FrameBuilder(limit=24, chunk=5, batch=3, decoder=OpenSearchDecoder())
     for start in range(0, len(decoded), 4):
         builder.add(decoded[start : start + 4])
     chunked = builder.build()
-    whole = FrameBuilder(limit=24)
+    whole = FrameBuilder(limit=24, decoder=OpenSearchDecoder())
     whole.add(decoded)
     whole = whole.build()
     assert_geodataframe_equal(chunked, whole, check_like=True)  # middle columns by first sight
@@ -179,7 +181,7 @@ def test_keys_learned_from_other_catalogues_add_no_empty_columns():
 def test_a_frame_keeps_no_page_body_alive():
     body = json.dumps(load_fixture("products_s2_fapar.json")).encode()
     before = sys.getrefcount(body)
-    frame = features_frame(decode_page(body).features)
+    frame = features_frame(decode_page(body).features, decoder=OpenSearchDecoder())
     assert len(frame) == 1
     assert sys.getrefcount(body) == before  # held, a body would stay in memory with its frame
 
@@ -229,8 +231,7 @@ _properties = st.fixed_dictionaries(
 @settings(max_examples=200, deadline=None)
 @given(products=st.lists(_properties, min_size=1, max_size=6), same_layout=st.booleans())
 def test_rows_by_column_follow_the_contract_key_by_key(products, same_layout):
-    from terracat._properties import decode_properties
-    from terracat.frame import _flatten, _page_values
+    from terracat.protocols.opensearch.rows import _flatten, _page_values, decode_properties
 
     if same_layout:  # most pages: every product with the same keys
         products = [products[0]] * len(products)

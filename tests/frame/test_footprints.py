@@ -8,7 +8,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terracat._footprints import _polygons, footprints
+from terracat.frame.footprints import _polygons, footprints
 
 
 def _geos(texts: list[bytes]) -> list:
@@ -86,7 +86,7 @@ def test_garbage_gives_nulls_not_an_error():
 
 
 def test_products_without_footprint_leave_the_others_on_the_bulk_path(monkeypatch):
-    import terracat._footprints as module
+    import terracat.frame.footprints as module
 
     texts = [b"null", json.dumps({"type": "Polygon", "coordinates": [_square(0, 0)]}).encode()]
     monkeypatch.setattr(module.shapely, "from_geojson", None)  # the bulk path must not need it

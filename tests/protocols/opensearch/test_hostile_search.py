@@ -26,9 +26,8 @@ import terracat
 from terracat import Catalogue, CatalogueConfig, SearchException, TooManyResultsException
 from terracat._defaults import MAX_PAGE_BYTES
 from terracat._http import retry_budget
-from terracat.paging import Pages
-
-from .hostile import HostileServer, Request, send
+from terracat.protocols.opensearch import Pages
+from tests.hostile import HostileServer, Request, send
 
 COLLECTION = "urn:eop:VITO:HOSTILE"
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from terracat._files import object_lines, one_chunk, read_json_lines
+from terracat.frame.jsonlines import object_lines, one_chunk, read_json_lines
 
 __all__ = ["footprints"]
 

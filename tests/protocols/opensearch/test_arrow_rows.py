@@ -11,10 +11,11 @@ from geopandas.testing import assert_geodataframe_equal
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from terracat._arrow_properties import Unlearnable, layout_of, learned_type, merged
-from terracat.frame import FrameBuilder, decode_page
-
-from .conftest import load_fixture
+from terracat.frame import FrameBuilder
+from terracat.frame.contract import Unlearnable, merged
+from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
+from terracat.protocols.opensearch.arrow_rows import layout_of, learned_type
+from tests.conftest import load_fixture
 
 _names = st.sampled_from(["tileId", "status", "title", "cloudCover", "beginningDateTime", "x"])
 _time = st.sampled_from(["2020-01-01T10:11:12Z", "2021-02-20T10:11:12.5+01:00", "soon"])
@@ -82,7 +83,7 @@ def _frames(products: list[dict], batch: int, chunk: int) -> tuple:
     decoded = decode_page(json.dumps({"features": features}).encode()).features
     frames = []
     for arrow in (True, False):
-        builder = FrameBuilder(chunk=chunk, batch=batch, arrow=arrow)
+        builder = FrameBuilder(chunk=chunk, batch=batch, decoder=OpenSearchDecoder(arrow=arrow))
         for start in range(0, len(decoded), 3):  # pages of three
             builder.add(decoded[start : start + 3])
         frames.append(builder.build())
@@ -109,12 +110,12 @@ def test_real_products_take_the_arrow_path(fixture):
     first = page["features"][0]
     page["features"] = [first | {"id": f"{first['id']}-{n}"} for n in range(250)]
     features = decode_page(json.dumps(page).encode()).features
-    builder = FrameBuilder(batch=100)
+    builder = FrameBuilder(batch=100, decoder=OpenSearchDecoder())
     for start in range(0, len(features), 100):
         builder.add(features[start : start + 100])
     frame = builder.build()
     assert builder.flattened == {"arrow": 3, "general": 0}
-    general = FrameBuilder(arrow=False)
+    general = FrameBuilder(decoder=OpenSearchDecoder(arrow=False))
     general.add(decode_page(json.dumps(page).encode()).features)
     assert_geodataframe_equal(frame, general.build())  # column order too
 
@@ -126,11 +127,11 @@ def test_demo_products_take_the_arrow_path():
         if not collection.products:
             continue
         body = json.dumps({"features": collection.products[:300]}).encode()
-        builder = FrameBuilder(batch=100)
+        builder = FrameBuilder(batch=100, decoder=OpenSearchDecoder())
         builder.add(decode_page(body).features)
         frame = builder.build()
         assert builder.flattened["general"] == 0, collection.id
-        general = FrameBuilder(arrow=False)
+        general = FrameBuilder(decoder=OpenSearchDecoder(arrow=False))
         general.add(decode_page(body).features)
         assert_geodataframe_equal(frame, general.build())
 
@@ -146,7 +147,9 @@ def test_a_key_first_seen_late_is_learned_and_later_batches_stay_fast():
         features.append(clone)
     page["features"] = features
     decoded = decode_page(json.dumps(page).encode()).features
-    builder = FrameBuilder(batch=10, chunk=10)  # each batch flattened before the next
+    builder = FrameBuilder(
+        batch=10, chunk=10, decoder=OpenSearchDecoder()
+    )  # each batch flattened before the next
     for start in range(0, len(decoded), 10):
         builder.add(decoded[start : start + 10])
     frame = builder.build()

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 import terracat
 from terracat.exceptions import SearchException
-from terracat.frame import FrameBuilder, decode_page, nesting_depth
+from terracat.frame import FrameBuilder, nesting_depth
 from terracat.products import product_from_row, rows
+from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
 from tests.hostile import HostileServer, send
 
 DEEP = 100_000
@@ -160,7 +161,9 @@ def test_a_product_read_by_a_worker_but_too_deep_for_the_caller_is_named(place):
     page = _decoded_in_a_fresh_thread(_page([_feature("p0"), deep_feature]))
 
     def build() -> Any:
-        builder = FrameBuilder(source="http://catalogue.example/products")
+        builder = FrameBuilder(
+            source="http://catalogue.example/products", decoder=OpenSearchDecoder()
+        )
         builder.add(page.features)
         return builder.build()
 
@@ -191,7 +194,7 @@ def test_a_search_whose_later_page_is_too_deep_for_the_caller_names_the_product(
 def test_a_view_of_a_row_too_deep_for_the_caller_is_a_search_exception():
     deep = _Raw(f'{{"x": {_nested(sys.getrecursionlimit() - 150).raw}}}')
     page = _decoded_in_a_fresh_thread(_page([_feature("too-deep", properties=deep)]))
-    builder = FrameBuilder()
+    builder = FrameBuilder(decoder=OpenSearchDecoder())
     builder.add(page.features)
     (row,) = rows(builder.build())
     with pytest.raises(SearchException, match="'too-deep': its properties nest"):
@@ -400,7 +403,7 @@ def test_any_page_gives_a_frame_or_a_search_exception(page, arrow):
         decoded = decode_page(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return  # paging turns these into a retried, then a SearchException
-    builder = FrameBuilder(arrow=arrow)
+    builder = FrameBuilder(decoder=OpenSearchDecoder(arrow=arrow))
     try:
         builder.add(decoded.features)
         frame = builder.build()

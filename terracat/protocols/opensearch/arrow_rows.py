@@ -11,7 +11,7 @@ stays text where Arrow would guess a timestamp), and Arrow's reader is strict: a
 told of is inferred and shows in the result's schema, a value of another type fails the read.
 Either way, and wherever the contract's flattening depends on which keys a product *has*
 rather than on their values (a name two sections give, a section given twice), this module
-answers None and the batch is flattened by the general path (:mod:`terracat._properties`),
+answers None and the batch is flattened by the general path (:mod:`terracat.protocols.opensearch.rows`),
 which then teaches the schema what it lacked. So the fast path reproduces that path exactly,
 and odd catalogue answers cost time, never products.
 """
@@ -28,22 +28,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json
 
-from terracat._files import (
-    FILE,
-    FILE_COLUMNS,
-    FILE_FIELDS,
-    FILE_LIST,
-    INT64_MAX,
-    INT64_MIN,
-    one_chunk,
-)
-from terracat._properties import COMMON_KEYS, SECTIONS
+from terracat.frame.contract import Unlearnable, merged
+from terracat.frame.files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, INT64_MAX, INT64_MIN
+from terracat.frame.jsonlines import one_chunk
+from terracat.protocols.opensearch.rows import COMMON_KEYS, SECTIONS
 
 __all__ = [
     "Layout",
     "ParsedBatch",
     "PropertySchema",
-    "Unlearnable",
     "batch_columns",
     "learned_type",
     "parse_batch",
@@ -54,10 +47,6 @@ ACQUISITION_SECTIONS = ("acquisitionParameters", "instrument", "platform")
 PRODUCT_SECTIONS = ("productInformation", "additionalAttributes")
 TIMES = ("beginningDateTime", "endingDateTime")
 SCALAR_TYPES = frozenset((pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null()))
-
-
-class Unlearnable(ValueError):
-    """Values of one name that no single Arrow type holds (text here, a number there)."""
 
 
 def learned_type(value: Any) -> pa.DataType:
@@ -85,24 +74,6 @@ def learned_type(value: Any) -> pa.DataType:
             fields[key] = merged(fields.get(key, pa.null()), learned_type(element))
         return pa.struct(list(fields.items()))
     raise Unlearnable(f"no JSON value: {type(value).__name__}")
-
-
-def merged(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    """The type holding values of both types, as Arrow's reader accepts them."""
-    if a == b or b == pa.null():
-        return a
-    if a == pa.null():
-        return b
-    if {a, b} == {pa.int64(), pa.float64()}:
-        return pa.float64()  # the reader turns integers into doubles, not the reverse
-    if pa.types.is_list(a) and pa.types.is_list(b):
-        return pa.list_(merged(a.value_type, b.value_type))
-    if pa.types.is_struct(a) and pa.types.is_struct(b):
-        fields = {field.name: field.type for field in a}
-        for field in b:
-            fields[field.name] = merged(fields.get(field.name, pa.null()), field.type)
-        return pa.struct(list(fields.items()))
-    raise Unlearnable(f"{a} and {b}")
 
 
 def _with_file_links(properties: pa.StructType) -> pa.StructType:
@@ -276,7 +247,7 @@ def parse_batch(data: bytes, offsets: np.ndarray, properties: pa.StructType | No
     """The background job: the joined texts as a string array, and Arrow's read of them.
 
     ``data`` holds the JSON objects back to back (Arrow's reader needs no separator between
-    them), slices of pages :func:`~terracat.frame.decode_page` checked as UTF-8; ``properties``
+    them), slices of pages :func:`~terracat.protocols.opensearch.page.decode_page` checked as UTF-8; ``properties``
     is None when they must not be read (a text that is not an object: a bare ``null`` crashes
     Arrow's reader, pyarrow 26).
     """

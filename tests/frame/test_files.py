@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import terracat
-from terracat._files import FILE_COLUMNS, FILE_FIELDS, FILE_LIST_DTYPE, FileLists
-from terracat.frame import decode_page, features_frame
-
-from .conftest import load_fixture
+from terracat.frame import features_frame
+from terracat.frame.files import FILE_COLUMNS, FILE_FIELDS, FILE_LIST_DTYPE, FileLists
+from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
+from tests.conftest import load_fixture
 
 
 def _file_lists(links: list[Any], indent: int | None = None) -> dict[str, list[Any]]:
@@ -118,15 +118,20 @@ def test_pretty_printed_links_parse_like_compact_ones():
 
 def test_a_pretty_printed_page_gives_the_frame_of_the_compact_one():
     page = load_fixture("products_s2_fapar.json")
-    compact = features_frame(decode_page(json.dumps(page).encode()).features)
-    pretty = features_frame(decode_page(json.dumps(page, indent=2).encode()).features)
+    compact = features_frame(
+        decode_page(json.dumps(page).encode()).features, decoder=OpenSearchDecoder()
+    )
+    pretty = features_frame(
+        decode_page(json.dumps(page, indent=2).encode()).features, decoder=OpenSearchDecoder()
+    )
     assert compact.drop(columns="properties").equals(pretty.drop(columns="properties"))
     assert json.loads(pretty["properties"].iloc[0]) == json.loads(compact["properties"].iloc[0])
 
 
 def test_frame_file_columns_are_arrow_lists_that_read_as_dicts():
     df = features_frame(
-        decode_page(json.dumps(load_fixture("products_s2_fapar.json")).encode()).features
+        decode_page(json.dumps(load_fixture("products_s2_fapar.json")).encode()).features,
+        decoder=OpenSearchDecoder(),
     )
     for kind in FILE_COLUMNS:
         assert df[kind].dtype == FILE_LIST_DTYPE
@@ -166,7 +171,8 @@ def test_any_links_give_exactly_their_object_entries(batch, indent):
 
 def _fapar_frame() -> geopandas.GeoDataFrame:
     return features_frame(
-        decode_page(json.dumps(load_fixture("products_s2_fapar.json")).encode()).features
+        decode_page(json.dumps(load_fixture("products_s2_fapar.json")).encode()).features,
+        decoder=OpenSearchDecoder(),
     )
 
 
@@ -213,7 +219,9 @@ def test_the_file_listing_follows_the_frame_product_by_product():
     second["id"] += "-2"
     second["properties"]["links"]["data"] = []
     page["features"] = [first, second, json.loads(json.dumps(first)) | {"id": "third"}]
-    df = features_frame(decode_page(json.dumps(page).encode()).features)
+    df = features_frame(
+        decode_page(json.dumps(page).encode()).features, decoder=OpenSearchDecoder()
+    )
     listed = df.terracat.files("all")
     expected = [
         {"product": product, "kind": kind, **entry}
@@ -231,9 +239,14 @@ def test_a_forked_child_parses_file_lists_too():
     import multiprocessing
 
     body = json.dumps(load_fixture("products_s2_fapar.json")).encode()
-    assert len(features_frame(decode_page(body).features)) == 1  # the parent's thread is running
+    frame = features_frame(decode_page(body).features, decoder=OpenSearchDecoder())
+    assert len(frame) == 1  # the parent's thread is running
     context = multiprocessing.get_context("fork")
-    child = context.Process(target=features_frame, args=(decode_page(body).features,))
+    child = context.Process(
+        target=features_frame,
+        args=(decode_page(body).features,),
+        kwargs={"decoder": OpenSearchDecoder()},
+    )
     child.start()
     child.join(30)
     alive = child.is_alive()

@@ -36,7 +36,7 @@ from terracat._http import (
     with_retries,
 )
 from terracat.exceptions import SearchException, TooManyResultsException
-from terracat.frame import Page, decode_page
+from terracat.protocols.opensearch.page import Page, decode_page
 from terracat.request import format_datetime, parse_datetime
 
 __all__ = ["PageFetcher", "Pages", "Window", "depth_of"]

@@ -1,0 +1,47 @@
+"""Arrow's JSON reader over many JSON objects at once, one a line, and its guards.
+
+The file lists, the footprints and a protocol's properties are all read this way: joined into
+one buffer and parsed in C++, never one Python object per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.json
+
+__all__ = ["all_objects", "object_lines", "one_chunk", "read_json_lines"]
+
+
+def one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array, copied only when it has several chunks."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def all_objects(texts: Sequence[bytes]) -> bool:
+    """Whether each text is a JSON object, the only texts handed to Arrow's JSON reader: one
+    that is a bare ``null`` crashes it (pyarrow 26)."""
+    return all(memoryview(text)[:1] == b"{" for text in texts)
+
+
+def object_lines(texts: Sequence[bytes]) -> bytes | None:
+    """The texts as lines for :func:`read_json_lines`, or None unless each is a JSON object."""
+    if not texts or not all_objects(texts):
+        return None
+    return b"\n".join(texts)
+
+
+def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> pa.Table:
+    """Arrow's JSON reader over one object a line, typed by ``schema`` (other fields ignored).
+
+    ``pretty`` reads objects that span lines; Arrow raises ``ArrowInvalid`` on anything that
+    does not fit the schema.
+    """
+    return pyarrow.json.read_json(
+        pa.BufferReader(blob),
+        read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=len(blob) + 1),
+        parse_options=pyarrow.json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=pretty
+        ),
+    )
