@@ -24,8 +24,6 @@ import pandas as pd
 from terracat._http import make_session
 from terracat.auth import TokenCache, cache_key, sign_in
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException
-from terracat.frame import FrameBuilder, features_frame
 from terracat.products import (
     Collection,
     Product,
@@ -37,27 +35,13 @@ from terracat.products import (
     product_from_row,
     rows,
 )
-from terracat.protocols.opensearch import OpenSearchDecoder, PageFetcher, Pages
-from terracat.protocols.opensearch.encode import encode
+from terracat.protocols import Backend, backend_for
 from terracat.request import SearchRequest, filter_parameters
 from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
 
 __all__ = ["Catalogue", "catalogue_for", "default_catalogue"]
 
 logger = logging.getLogger(__name__)
-
-
-def _page_size(count: Any) -> int:
-    """The page size: the configuration's, or a ``count`` the caller passed through."""
-    try:
-        size = int(count)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise ParameterParserException(
-            f"count is the page size and must be a positive whole number, got {count!r}"
-        )
-    return size
 
 
 _live: dict[str, weakref.ref[Catalogue]] = {}
@@ -117,6 +101,8 @@ class Catalogue:
         self._auth: Any = None
         self._session = make_session(self.config, pool_size=self.config.search_workers)
         self._session.headers["Accept"] = "application/geo+json, application/json"
+        self.backend: Backend = backend_for(self.config, self._session)
+        """The protocol this catalogue speaks (``[Catalogue] Protocol``), over its session."""
         self._downloads: Any = None
         with _live_lock:
             _live[self.config.catalogue_url] = weakref.ref(self)
@@ -224,35 +210,17 @@ class Catalogue:
 
     # ---- frames ------------------------------------------------------------------------------
 
-    def _pages(self, endpoint: str, params: dict[str, str], limit: int | None) -> Pages:
-        fetch = PageFetcher(
-            self._session,
-            self.config.catalogue_url + endpoint,
-            self.config.search_timeout,
-            self.config.retries,
-            self.config.max_page_bytes,
-        )
-        page_size = _page_size(params.pop("count", self.config.page_size))
-        return Pages(
-            fetch, params, page_size=page_size, limit=limit, workers=self.config.search_workers
-        )
-
-    def _frame(
-        self, pages: Pages, endpoint: str, params: dict[str, str], *, split: bool = False
-    ) -> geopandas.GeoDataFrame:
-        builder = FrameBuilder(
-            pages.limit, decoder=OpenSearchDecoder(), source=self.config.catalogue_url + endpoint
-        )
-        pages.collect(builder.add, split=split)
-        frame = builder.build()
+    def _frame(self, request: SearchRequest, *, split: bool = False) -> geopandas.GeoDataFrame:
+        """The backend's frame, with its provenance: which catalogue (and which ``Catalogue``,
+        for its sign-in) and how it was asked, so that its downloads find their way back."""
+        frame = self.backend.search(request, split=split)
         client = f"{id(self):x}"
         with _live_lock:
             _live[self.config.catalogue_url] = _live[client] = weakref.ref(self)
         frame.attrs["terracat"] = {
             "catalogue": self.config.catalogue_url,
             "client": client,
-            "endpoint": endpoint,
-            "query": dict(params),
+            **self.backend.provenance(request),
         }
         return frame
 
@@ -273,17 +241,14 @@ class Catalogue:
         ...                       end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
         >>> df.query("cloudCover < 10")  # doctest: +SKIP
         """
-        request = SearchRequest.for_products(collection, limit=limit, **kwargs)
-        params = encode(request)
-        pages = self._pages("products", dict(params), request.limit)
-        return self._frame(pages, "products", params, split=split)
+        return self._frame(
+            SearchRequest.for_products(collection, limit=limit, **kwargs), split=split
+        )
 
     @filter_parameters("collections")
     def collections(self, **kwargs: Any) -> geopandas.GeoDataFrame:
         """The catalogue's collections as a GeoDataFrame, one row per collection."""
-        params = encode(SearchRequest.for_collections(**kwargs))
-        pages = self._pages("collections", dict(params), None)
-        return self._frame(pages, "collections", params)
+        return self._frame(SearchRequest.for_collections(**kwargs))
 
     def count(self, collection: str, **kwargs: Any) -> int:
         """The number of products matching the query (one ``count=0`` request)."""
@@ -294,8 +259,7 @@ class Catalogue:
     @filter_parameters("collections")
     def get_collections(self, **kwargs: Any) -> Iterator[Collection]:
         """Get the collections in the catalogue, lazily (nothing is requested before iteration)."""
-        params = encode(SearchRequest.for_collections(**kwargs))
-        return self._views("collections", params, None, collection_from_row)
+        return self._views(SearchRequest.for_collections(**kwargs), collection_from_row)
 
     @filter_parameters("products", before="limit")
     def get_products(
@@ -308,23 +272,11 @@ class Catalogue:
         Parameters are read as :class:`terracat.request.SearchRequest` reads them.
         """
         request = SearchRequest.for_products(collection, limit=limit, **kwargs)
-        return self._views("products", encode(request), request.limit, product_from_row)
+        return self._views(request, product_from_row)
 
-    def _views(
-        self, endpoint: str, params: dict[str, str], limit: int | None, view: Any
-    ) -> Iterator[Any]:
-        pages = self._pages(endpoint, dict(params), limit)
-        source = self.config.catalogue_url + endpoint
-        batch: list[Any] = []
-        for feature in pages.iter_features():
-            batch.append(feature)
-            if len(batch) == pages.page_size:
-                yield from map(
-                    view, rows(features_frame(batch, source, decoder=OpenSearchDecoder()))
-                )
-                batch = []
-        if batch:
-            yield from map(view, rows(features_frame(batch, source, decoder=OpenSearchDecoder())))
+    def _views(self, request: SearchRequest, view: Any) -> Iterator[Any]:
+        for frame in self.backend.frames(request):
+            yield from map(view, rows(frame))
 
     # ---- downloads ----------------------------------------------------------------------------
 
@@ -424,5 +376,4 @@ class Catalogue:
 
     def get_product_count(self, collection: str, **kwargs: Any) -> int:
         """Get the count of products matching the query (a single ``count=0`` request)."""
-        params = encode(SearchRequest.for_products(collection, **kwargs))
-        return self._pages("products", params, None).count()
+        return self.backend.count(SearchRequest.for_products(collection, **kwargs))

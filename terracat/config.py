@@ -31,6 +31,7 @@ from terracat.exceptions import ConfigurationException
 __all__ = ["CatalogueConfig", "CatalogueEnvironment"]
 
 _HTTP_SCHEMES = ("http", "https")
+DEFAULT_PROTOCOL = "opensearch"
 
 
 class CatalogueEnvironment(Enum):
@@ -204,6 +205,8 @@ class CatalogueConfig:
         the pre-defined environment whose defaults were used, ``None`` when built directly
     catalogue_url : str
         the catalogue's base URL, always ending in ``/`` so that ``urljoin`` keeps its path
+    protocol : str
+        the protocol the catalogue speaks (``[Catalogue] Protocol``, ``opensearch`` by default)
     oidc_client_id, oidc_client_secret : str
         the OpenID Connect client registration (the secret may be empty)
     oidc_token_endpoint, oidc_authorization_endpoint, oidc_device_authorization_endpoint : str
@@ -261,6 +264,8 @@ class CatalogueConfig:
 
         # Catalogue
         self.catalogue_url = read.url("Catalogue", "URL", required=True).rstrip("/") + "/"
+        # which protocol's backend speaks to it (terracat.protocols.BACKENDS checks the name)
+        self.protocol = read.text("Catalogue", "Protocol", default=DEFAULT_PROTOCOL).strip().lower()
 
         # Auth
         self.oidc_client_id = read.text("Auth", "ClientId")

@@ -15,7 +15,6 @@ ordinary downloader (partial files, resume, checks) into the shared target direc
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -27,10 +26,9 @@ from terracat.auth import StaticBearer, TokenScope
 from terracat.catalogue import Catalogue, catalogue_for, default_catalogue
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException
-from terracat.frame import FILE_COLUMNS, FrameBuilder, features_frame
+from terracat.frame import FILE_COLUMNS
 from terracat.products import file_kinds
-from terracat.protocols.opensearch import OpenSearchDecoder, PageFetcher, Pages, Window, depth_of
-from terracat.protocols.opensearch.encode import encode
+from terracat.protocols.base import Partition
 from terracat.request import SearchRequest
 
 __all__ = ["download", "search"]
@@ -93,20 +91,6 @@ def _register_schema() -> None:
     pyarrow_schema_dispatch.register(geopandas.GeoDataFrame)(schema)
 
 
-def _pages(config: CatalogueConfig, params: dict[str, str]) -> Pages:
-    catalogue = Catalogue(config)
-    fetch = PageFetcher(
-        catalogue._session,
-        config.catalogue_url + "products",
-        config.search_timeout,
-        config.retries,
-        config.max_page_bytes,
-    )
-    return Pages(
-        fetch, dict(params), page_size=config.page_size, limit=None, workers=config.search_workers
-    )
-
-
 def _conform(frame: geopandas.GeoDataFrame, meta: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
     """A partition with exactly the columns and dtypes of ``meta`` (missing ones as nulls)."""
     columns = {}
@@ -118,20 +102,18 @@ def _conform(frame: geopandas.GeoDataFrame, meta: geopandas.GeoDataFrame) -> geo
     return geopandas.GeoDataFrame(columns, geometry=meta.geometry.name, crs=meta.crs)
 
 
-def _fetch_window(
-    config: CatalogueConfig, window: Window, meta: geopandas.GeoDataFrame
+def _fetch_partition(
+    config: CatalogueConfig, part: Partition, meta: geopandas.GeoDataFrame
 ) -> geopandas.GeoDataFrame:
-    """One partition: the window's products, those it owns, in the plain search's columns."""
-    pages = _pages(config, window.query)
-    builder = FrameBuilder(decoder=OpenSearchDecoder())
-    pages.collect(builder.add)
-    frame = builder.build()
+    """One partition, on a worker: the products it owns, in the plain search's columns."""
+    with Catalogue(config) as catalogue:
+        frame = catalogue.backend.partition(part)
     begin = (
         frame["beginningDateTime"]
         if "beginningDateTime" in frame.columns
         else pd.Series(pd.NaT, index=frame.index)
     )
-    owned = frame[window.owns(begin).to_numpy()].reset_index(drop=True)
+    owned = frame[part.owns(begin).to_numpy()].reset_index(drop=True)
     return _conform(owned, meta)
 
 
@@ -164,16 +146,12 @@ def search(
         )
     catalogue = default_catalogue(catalogue)
     config = catalogue.config
-    params = encode(SearchRequest.for_products(collection, **kwargs))
-    pages = _pages(config, params)
-    first = pages.fetch({**params, "startIndex": 1, "count": config.page_size})
-    meta = features_frame(first.features, decoder=OpenSearchDecoder()).iloc[:0]
-    depth = depth_of(first, config.page_size) or math.inf
-    windows = pages.windows(int(min(partition_size, depth)))
+    request = SearchRequest.for_products(collection, **kwargs)
+    meta, windows = catalogue.backend.partitions(request, partition_size)
     if not windows:
         with dask.config.set({"dataframe.convert-string": False}):
             return dask.dataframe.from_pandas(meta, npartitions=1)
-    parts = [dask.delayed(_fetch_window)(config, window, meta) for window in windows]
+    parts = [dask.delayed(_fetch_partition)(config, window, meta) for window in windows]
     # dask would turn object columns into strings: the file lists must stay lists of dicts
     with dask.config.set({"dataframe.convert-string": False}):
         return dask.dataframe.from_delayed(parts, meta=meta, verify_meta=False)

@@ -308,7 +308,7 @@ def test_get_products_fetches_page_by_page(local_catalogue, catalogue):
 
 def test_pages_are_not_fetched_far_ahead_of_their_parsing(local_catalogue, catalogue):
     """Pages fetched faster than they are parsed wait in memory: at most 2 x workers of them."""
-    pages = catalogue._pages("/products", {"collection": TOC, "count": "5"}, 200)
+    pages = catalogue.backend._pages("products", {"collection": TOC, "count": "5"}, 200)
     before = len(local_catalogue.app.requests)
     ahead = []
 

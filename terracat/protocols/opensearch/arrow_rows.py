@@ -31,7 +31,7 @@ import pyarrow.json
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, INT64_MAX, INT64_MIN
 from terracat.frame.jsonlines import one_chunk
-from terracat.protocols.opensearch.rows import COMMON_KEYS, SECTIONS
+from terracat.protocols.opensearch.rows import COMMON_KEYS, SECTIONS, columnable
 
 __all__ = [
     "Layout",
@@ -209,6 +209,8 @@ class PropertySchema:
                 value = msgspec.json.decode(raw)
                 if not isinstance(value, dict):
                     raise Unlearnable("properties not an object")
+                if not all(map(columnable, value)):
+                    raise Unlearnable("a key the general path makes no column of")
                 learned = merged(learned, learned_type(_without_file_fields(value)))
             learned = _with_file_links(learned)
         except (Unlearnable, msgspec.DecodeError, RecursionError):

@@ -20,6 +20,7 @@ as text in any case.
 
 from __future__ import annotations
 
+import keyword
 import threading
 from collections.abc import Iterator, Sequence
 from itertools import chain
@@ -82,7 +83,7 @@ class _Learner:
     def _define(self, keys: tuple[str, ...]) -> None:
         struct = msgspec.defstruct(
             "LearnedProperties",
-            [(key, Any, None) for key in keys],
+            [(attribute(key), Any, msgspec.field(default=None, name=key)) for key in keys],
             bases=(Properties,),
             gc=False,
             forbid_unknown_fields=True,
@@ -92,9 +93,25 @@ class _Learner:
     def learn(self, keys: list[str]) -> None:
         with self._lock:
             known, _, _ = self.state
-            new = tuple(k for k in keys if k not in known and k not in SECTIONS)
+            new = tuple(k for k in keys if k not in known and k not in SECTIONS and columnable(k))
             if new:
                 self._define(known + new)
+
+
+def columnable(key: str) -> bool:
+    """Whether a property key can be a column of its own: msgspec renames struct fields to any
+    name but those with quotes, backslashes or control characters. Such a key stays in the
+    ``properties`` text, the product's whole properties, and makes no column on either path."""
+    return not ('"' in key or "\\" in key or any(ord(c) < 32 for c in key))
+
+
+def attribute(key: str) -> str:
+    """The struct attribute a property key is decoded into: the key itself when Python allows
+    it as an attribute, else a name made from its bytes (msgspec maps it back to the key), so that
+    a key such as ``eo:cloud_cover``, ``""`` or ``class`` is a column like any other."""
+    if key.isidentifier() and not keyword.iskeyword(key) and not key.startswith("_"):
+        return key
+    return "_key_" + key.encode("utf-8", "surrogatepass").hex()
 
 
 _learner = _Learner()
@@ -115,14 +132,15 @@ def decode_properties(raw: bytes) -> Any:
     generic = _generic.decode(raw)
     if not isinstance(generic, dict):
         raise msgspec.ValidationError(f"properties must be an object, got {type(generic).__name__}")
-    unknown = [k for k in generic if k not in struct.__struct_fields__]
+    known = _learner.state[0]
+    unknown = [k for k in generic if k not in known and k not in SECTIONS]
     if unknown:
         _learner.learn(unknown)
         _, struct, decoder = _learner.state
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError:
-        cleaned = _cleaned(generic)
+        cleaned = {k: v for k, v in _cleaned(generic).items() if columnable(k)}
         links = cleaned.pop("links", {})
         properties = msgspec.convert(cleaned, struct, strict=False)
         properties.links = msgspec.Raw(msgspec.json.encode(links))  # parsed leniently later
@@ -209,7 +227,8 @@ def _scalar_properties(decoded: Sequence[Any]) -> Iterator[tuple[str, list[Any]]
     """The learned top-level properties that some of these products have, as scalar columns."""
     for key in learned_keys():
         # a struct from before the key was learned lacks it, as its product did (strictly decoded)
-        values = [getattr(properties, key, None) for properties in decoded]
+        name = attribute(key)
+        values = [getattr(properties, name, None) for properties in decoded]
         if values.count(None) == len(values):
             continue
         scalars = [value if type(value) in _SCALARS else None for value in values]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terracat.frame import FILE_FIELDS, empty_frame, features_frame
+from terracat.frame import FILE_FIELDS, FrameBuilder, empty_frame, features_frame
 from terracat.protocols.opensearch import OpenSearchDecoder, decode_page
 from tests.conftest import FIXTURES, load_fixture
 
@@ -263,3 +263,22 @@ def test_a_page_that_is_not_utf8_is_refused_as_malformed():
     with pytest.raises(msgspec.DecodeError, match="UTF-8"):
         decode_page(broken)
     assert len(decode_page(page.replace(b'"ARCHIVED"', '"ARCHIVÉ"'.encode())).features) == 1
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_property_keys_that_are_not_python_names_are_columns_like_any_other(arrow):
+    """STAC-style and odd keys (``eo:cloud_cover``, ``class``, ``""``) once crashed the
+    general path, whose struct fields must be Python names."""
+    properties = {"title": "t", "eo:cloud_cover": 5, "class": "x", "": 1, "_private": 2, "\x1f": 3}
+    page = {
+        "totalResults": 1,
+        "features": [{"id": "a", "type": "Feature", "geometry": None, "properties": properties}],
+    }
+    builder = FrameBuilder(decoder=OpenSearchDecoder(arrow=arrow))
+    builder.add(decode_page(json.dumps(page).encode()).features)
+    frame = builder.build()
+    row = frame.iloc[0]
+    assert (row["eo:cloud_cover"], row["class"], row[""], row["_private"]) == (5, "x", 1, 2)
+    # a key with a control character cannot be a column: it stays in the whole properties
+    assert "\x1f" not in frame.columns
+    assert json.loads(row["properties"])["\x1f"] == 3
