@@ -1,0 +1,455 @@
+"""The store's products and collections as STAC 1.1 items and collections, shaped like Terrascope's.
+
+The local catalogue keeps one store in the OpenSearch shape (``acquisitionInformation``,
+``productInformation``, ``links.{data,related,previews,alternates}``); its STAC face answers from
+the same products, so both faces describe the same data. These are pure functions, with no HTTP:
+the face gives the root URL, the app's href resolver (``CatalogueApp._href``) and the identity
+provider's discovery URL, and gets plain dicts back to serialise, cache or filter.
+
+The shapes follow Terrascope's STAC API as it answered in 2026
+(``fixtures/real/stac/search_s2_toc_2026.json``): the extensions it lists, asset keys that are band
+names (``B04``, ``SCL``, ``CLOUDMASK``, ``QUICKLOOK``, ``metadata``) with roles and ``file:size``,
+local paths in ``alternate.local``, ``auth:schemes``/``auth:refs`` for protected data, collection
+ids such as ``terrascope-s2-toc-v2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any
+
+from terracat.server.store import CollectionEntry, iter_files
+
+__all__ = [
+    "STAC_VERSION",
+    "item_properties_for_filter",
+    "stac_collection",
+    "stac_collection_id",
+    "stac_item",
+]
+
+STAC_VERSION = "1.1.0"
+
+LinkResolver = Callable[[dict[str, Any], str, str], dict[str, Any]]
+"""``(link, base URL, accessedFrom mode) -> link``: the app's ``_href``."""
+
+_EXT = "https://stac-extensions.github.io"
+EXTENSIONS = {
+    "eo": f"{_EXT}/eo/v2.0.0/schema.json",
+    "sat": f"{_EXT}/sat/v1.0.0/schema.json",
+    "sar": f"{_EXT}/sar/v1.0.0/schema.json",
+    "product": f"{_EXT}/product/v0.1.0/schema.json",
+    "mgrs": f"{_EXT}/mgrs/v1.0.0/schema.json",
+    "grid": f"{_EXT}/grid/v1.1.0/schema.json",
+    "processing": f"{_EXT}/processing/v1.2.0/schema.json",
+    "file": f"{_EXT}/file/v2.1.0/schema.json",
+    "raster": f"{_EXT}/raster/v2.0.0/schema.json",
+    "projection": f"{_EXT}/projection/v2.0.0/schema.json",
+    "alternate": f"{_EXT}/alternate-assets/v1.2.0/schema.json",
+    "auth": f"{_EXT}/authentication/v1.1.0/schema.json",
+}
+"""Extension schema URLs, at the versions Terrascope's 2026 items list (sar for Sentinel-1)."""
+
+AUTH_SCHEME = "oidc"
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def stac_collection_id(collection_id: str) -> str:
+    """'urn:eop:VITO:TERRASCOPE_S2_TOC_V2' -> 'terrascope-s2-toc-v2' (Terrascope's STAC naming).
+
+    The last part of the URN, lower case, anything but letters and digits as one hyphen: a
+    URL path segment whatever the store's id (a GeoParquet export may name collections freely).
+
+    >>> stac_collection_id("urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1")
+    'cgs-s1-grd-sigma0-l1'
+    """
+    tail = collection_id.rsplit(":", 1)[-1].lower()
+    return re.sub(r"[^a-z0-9]+", "-", tail).strip("-") or "collection"
+
+
+def stac_item_id(feature: dict[str, Any]) -> str:
+    """A product's item id: its name without the collection URN, as Terrascope's items have it."""
+    return str(feature["id"]).rsplit(":", 1)[-1]
+
+
+# ---- the OpenSearch shape, read ----------------------------------------------------------------
+
+
+def _acquisition(properties: dict[str, Any]) -> dict[str, Any]:
+    """platform, instrument and acquisitionParameters of every block, merged (first one wins)."""
+    merged: dict[str, Any] = {}
+    for block in properties.get("acquisitionInformation") or []:
+        for section in ("platform", "instrument", "acquisitionParameters"):
+            for key, value in (block.get(section) or {}).items():
+                merged.setdefault(key, value)
+    return merged
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).lower() if value not in (None, "") else None
+
+
+def _platform(acquisition: dict[str, Any]) -> dict[str, Any]:
+    """STAC's platform/constellation/instruments: 'S2A' -> 'sentinel-2a', 'SENTINEL-2'."""
+    constellation = _lower(acquisition.get("platformShortName"))
+    serial = acquisition.get("platformSerialIdentifier")
+    platform = None
+    if serial and constellation and constellation.startswith("sentinel-"):
+        platform = f"{constellation}{str(serial)[-1].lower()}"
+    elif serial:
+        platform = str(serial).lower()
+    instrument = _lower(acquisition.get("instrumentShortName"))
+    return {
+        "platform": platform,
+        "instruments": [instrument] if instrument else None,
+        "constellation": constellation,
+    }
+
+
+_MGRS = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z]{2})$")
+
+
+def _mgrs(tile: Any) -> dict[str, Any]:
+    """'31UFS' -> mgrs:* and grid:code 'MGRS-31UFS' (nothing for a product without a tile)."""
+    match = _MGRS.match(str(tile or ""))
+    if not match:
+        return {}
+    zone, band, square = match.groups()
+    return {
+        "mgrs:utm_zone": int(zone),
+        "mgrs:latitude_band": band,
+        "mgrs:grid_square": square,
+        "grid:code": f"MGRS-{tile}",
+    }
+
+
+def _number(value: Any) -> int | float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _item_properties(feature: dict[str, Any]) -> dict[str, Any]:
+    """STAC properties (common metadata and extension fields) of one OpenSearch product."""
+    stored = feature["properties"]
+    acquisition = _acquisition(stored)
+    information = stored.get("productInformation") or {}
+    attributes = stored.get("additionalAttributes") or {}
+    begin = acquisition.get("beginningDateTime") or stored.get("date")
+    end = acquisition.get("endingDateTime") or begin
+    version = information.get("productVersion")
+    properties: dict[str, Any] = {
+        "title": stored.get("title"),
+        "datetime": begin,
+        "start_datetime": begin,
+        "end_datetime": end,
+        "created": stored.get("creationDate"),
+        "updated": stored.get("updated"),
+        "providers": _PROVIDERS,
+        **_platform(acquisition),
+        "gsd": _number(attributes.get("resolution")),
+        "eo:cloud_cover": _number(information.get("cloudCover")),
+        "sat:absolute_orbit": _number(acquisition.get("orbitNumber")),
+        "sat:relative_orbit": _number(acquisition.get("relativeOrbitNumber")),
+        "sat:orbit_state": _lower(acquisition.get("orbitDirection")),
+        "product:type": information.get("productType"),
+        **_mgrs(acquisition.get("tileId")),
+        "processing:facility": information.get("processingCenter"),
+        "processing:datetime": information.get("processingDate"),
+        "processing:version": str(version).lstrip("Vv") if version else None,
+        "proj:code": information.get("referenceSystemIdentifier"),
+        **_sar(acquisition),
+    }
+    return {key: value for key, value in properties.items() if value is not None}
+
+
+_PROVIDERS = [
+    {"name": "ESA", "roles": ["producer"], "url": "https://earth.esa.int/"},
+    {"name": "VITO", "roles": ["processor", "host"], "url": "https://terrascope.be/"},
+]
+
+
+def _sar(acquisition: dict[str, Any]) -> dict[str, Any]:
+    """The sar extension's fields of a radar product (Sentinel-1), nothing for an optical one."""
+    if str(acquisition.get("sensorType", "")).upper() != "RADAR":
+        return {}
+    channels = acquisition.get("polarisationChannels") or ""
+    return {
+        "sar:instrument_mode": acquisition.get("operationalMode") or acquisition.get("sensorMode"),
+        "sar:frequency_band": "C",
+        "sar:center_frequency": 5.405,
+        "sar:polarizations": [c.strip() for c in str(channels).split(",") if c.strip()],
+        "sar:product_type": "GRD",
+    }
+
+
+# ---- files as assets ---------------------------------------------------------------------------
+
+# Terrascope's 2026 asset keys for the stored files' titles; other titles drop their resolution
+# suffix ('AOT_60M' -> 'AOT') and the product prefix of band files ('TOC-B04_10M' -> 'B04').
+_KEY_OF_TITLE = {"SCENECLASSIFICATION": "SCL"}
+_RESOLUTION = re.compile(r"_(\d+)M$", re.IGNORECASE)
+
+# Sentinel-2 MSI bands (as in Terrascope's items): common name, centre wavelength and full
+# width at half maximum in micrometres.
+_S2_BANDS = {
+    "B01": ("coastal", 0.443, 0.027),
+    "B02": ("blue", 0.49, 0.098),
+    "B03": ("green", 0.56, 0.045),
+    "B04": ("red", 0.665, 0.038),
+    "B05": ("rededge", 0.704, 0.019),
+    "B06": ("rededge", 0.74, 0.018),
+    "B07": ("rededge", 0.783, 0.028),
+    "B08": ("nir", 0.842, 0.145),
+    "B8A": ("nir08", 0.865, 0.033),
+    "B09": ("nir09", 0.945, 0.026),
+    "B11": ("swir16", 1.61, 0.143),
+    "B12": ("swir22", 2.19, 0.242),
+}
+
+
+def _asset_key(kind: str, link: dict[str, Any]) -> str:
+    """The asset key of a stored file: its band name, as Terrascope keys its assets."""
+    if kind == "alternates":
+        return "metadata"
+    if kind == "previews":
+        return str(link.get("category") or "QUICKLOOK").upper()
+    title = str(link.get("title") or PurePosixPath(str(link.get("href", ""))).stem)
+    name = _RESOLUTION.sub("", title).rsplit("-", 1)[-1]
+    return _KEY_OF_TITLE.get(name.upper(), name)
+
+
+def _roles(kind: str, key: str, link: dict[str, Any]) -> list[str]:
+    if kind == "previews":
+        return ["thumbnail"]
+    if kind == "alternates":
+        return ["metadata"]
+    category = str(link.get("category") or "").upper()
+    if category == "CLOUD":
+        return ["data-mask", "cloud"]
+    if key == "SCL":
+        return ["data-mask"]
+    return ["data"]
+
+
+def _asset(
+    kind: str,
+    key: str,
+    link: dict[str, Any],
+    served: dict[str, Any],
+    local: dict[str, Any],
+    protected: bool,
+) -> dict[str, Any]:
+    asset: dict[str, Any] = {"href": served["href"], "type": link.get("type"), "title": key}
+    stored_title = link.get("title")
+    if stored_title and stored_title != key:
+        asset["description"] = stored_title
+    asset["roles"] = _roles(kind, key, link)
+    if link.get("length") is not None:
+        asset["file:size"] = int(link["length"])
+    band = _S2_BANDS.get(key)
+    if band is not None:
+        common_name, centre, width = band
+        asset["bands"] = [
+            {
+                "name": key,
+                "eo:common_name": common_name,
+                "eo:center_wavelength": centre,
+                "eo:full_width_half_max": width,
+            }
+        ]
+    elif asset["roles"] == ["data"] or key == "SCL":
+        asset["bands"] = [{"name": key}]
+    resolution = _RESOLUTION.search(str(stored_title or ""))
+    if resolution:
+        asset["gsd"] = int(resolution.group(1))
+    if str(local.get("href", "")).startswith("file:"):
+        asset["alternate"] = {"local": {"href": local["href"]}}
+    if protected:
+        asset["auth:refs"] = [AUTH_SCHEME]
+    return {k: v for k, v in asset.items() if v is not None}
+
+
+def _assets(
+    feature: dict[str, Any], protected: bool, resolve: LinkResolver, base: str
+) -> dict[str, dict[str, Any]]:
+    """Every stored file of a product as an asset keyed by band name; keys unique, in file order."""
+    assets: dict[str, dict[str, Any]] = {}
+    for kind, link in iter_files(feature):
+        key = _asset_key(kind, link)
+        unique, n = key, 2
+        while unique in assets:
+            unique, n = f"{key}_{n}", n + 1
+        assets[unique] = _asset(
+            kind, unique, link, resolve(link, base, ""), resolve(link, base, "MEP"), protected
+        )
+    return assets
+
+
+def _auth_schemes(discovery_url: str) -> dict[str, Any]:
+    return {
+        AUTH_SCHEME: {
+            "type": "openIdConnect",
+            "description": "Authenticate with the local catalogue's OpenID Connect provider",
+            "openIdConnectUrl": discovery_url,
+        }
+    }
+
+
+def _extensions(properties: dict[str, Any], assets: dict[str, dict[str, Any]]) -> list[str]:
+    """The extensions whose fields the item has, in Terrascope's order (a schema per prefix)."""
+    used = set()
+    for key in properties:
+        used.add(key.split(":", 1)[0])
+    for asset in assets.values():
+        used.update(key.split(":", 1)[0] for key in asset)
+        for band in asset.get("bands") or []:
+            used.update(key.split(":", 1)[0] for key in band)
+    return [url for prefix, url in EXTENSIONS.items() if prefix in used]
+
+
+# ---- the public builders -----------------------------------------------------------------------
+
+
+def stac_item(
+    feature: dict[str, Any],
+    entry: CollectionEntry,
+    root: str,
+    resolve: LinkResolver,
+    base: str,
+    discovery_url: str,
+) -> dict[str, Any]:
+    """The STAC Item of one stored product.
+
+    ``resolve(link, base, mode)`` is the app's ``_href``: it turns a stored file link into the
+    served one for mode ``''`` (http, ``base`` = the server's base URL), ``'MEP'`` (a ``file://``
+    path materialised on disk) or ``'S3'``. Asset hrefs are the http ones, ``alternate.local``
+    the MEP ones (left out when the server has no files directory, as MEP then answers http).
+    ``discovery_url`` is the identity provider's ``.well-known/openid-configuration`` URL, given
+    in ``auth:schemes`` of a protected collection's items, whose assets carry ``auth:refs``.
+    """
+    collection = stac_collection_id(entry.id)
+    item_id = stac_item_id(feature)
+    properties = _item_properties(feature)
+    if entry.protected:
+        properties["auth:schemes"] = _auth_schemes(discovery_url)
+    assets = _assets(feature, entry.protected, resolve, base)
+    collection_url = f"{root}collections/{collection}"
+    return {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": _extensions(properties, assets),
+        "id": item_id,
+        "collection": collection,
+        "geometry": feature.get("geometry"),
+        "bbox": list(feature["bbox"]) if feature.get("bbox") else None,
+        "properties": properties,
+        "links": [
+            {"rel": "self", "type": GEOJSON, "href": f"{collection_url}/items/{item_id}"},
+            {"rel": "parent", "type": JSON, "href": collection_url},
+            {"rel": "collection", "type": JSON, "href": collection_url},
+            {"rel": "root", "type": JSON, "href": root},
+        ],
+        "assets": assets,
+    }
+
+
+def stac_collection(entry: CollectionEntry, root: str) -> dict[str, Any]:
+    """The STAC Collection of a store collection; ``root`` is the STAC root URL ending in '/'.
+
+    Extents are the store's (the collection's bbox, its products' first and last acquisition);
+    summaries the values its products take. A protected collection says so Terrascope's way
+    (``_auth``), with ``auth:schemes`` for its assets.
+    """
+    stored = entry.feature.get("properties") or {}
+    collection = stac_collection_id(entry.id)
+    url = f"{root}collections/{collection}"
+    bbox = entry.feature.get("bbox") or [-180.0, -90.0, 180.0, 90.0]
+    start, end = _temporal(entry)
+    body: dict[str, Any] = {
+        "type": "Collection",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [],
+        "id": collection,
+        "title": stored.get("title") or collection,
+        "description": stored.get("abstract") or stored.get("title") or collection,
+        "keywords": list(stored.get("keyword") or []),
+        "license": "proprietary",
+        "providers": _PROVIDERS,
+        "extent": {
+            "spatial": {"bbox": [list(bbox)]},
+            "temporal": {"interval": [[start, end]]},
+        },
+        "summaries": _summaries(entry),
+        "links": [
+            {"rel": "self", "type": JSON, "href": url},
+            {"rel": "root", "type": JSON, "href": root},
+            {"rel": "parent", "type": JSON, "href": root},
+            {"rel": "items", "type": GEOJSON, "href": f"{url}/items"},
+        ],
+    }
+    if stored.get("rights"):
+        body["links"].append(
+            {"rel": "license", "type": "text/html", "href": _licence_url(stored["rights"])}
+        )
+    if entry.protected:
+        body["_auth"] = {"read": ["anonymous"], "download": ["authenticated"]}
+    return body
+
+
+def _licence_url(rights: str) -> str:
+    match = re.search(r"https?://\S+", rights)
+    return match.group(0) if match else "https://terrascope.be/"
+
+
+def _temporal(entry: CollectionEntry) -> tuple[str | None, str | None]:
+    begins, ends = [], []
+    for feature in entry.products:
+        acquisition = _acquisition(feature["properties"])
+        begin = acquisition.get("beginningDateTime")
+        if begin:
+            begins.append(begin)
+            ends.append(acquisition.get("endingDateTime") or begin)
+    if begins:
+        return min(begins), max(ends)
+    date = str((entry.feature.get("properties") or {}).get("date") or "")
+    first, _, last = date.partition("/")
+    return first or None, last or None
+
+
+def _summaries(entry: CollectionEntry) -> dict[str, Any]:
+    """The values the collection's products take: lists for names, ranges for numbers."""
+    names: dict[str, set[str]] = {}
+    ranges: dict[str, list[float]] = {}
+    for feature in entry.products:
+        properties = _item_properties(feature)
+        for key in ("platform", "constellation", "sat:orbit_state", "product:type", "grid:code"):
+            if key in properties:
+                names.setdefault(key, set()).add(properties[key])
+        for instrument in properties.get("instruments") or []:
+            names.setdefault("instruments", set()).add(instrument)
+        for key in ("eo:cloud_cover", "sat:relative_orbit", "gsd"):
+            if key in properties:
+                low, high = ranges.setdefault(key, [properties[key], properties[key]])
+                ranges[key] = [min(low, properties[key]), max(high, properties[key])]
+    summaries: dict[str, Any] = {key: sorted(values) for key, values in names.items()}
+    summaries.update({key: {"minimum": lo, "maximum": hi} for key, (lo, hi) in ranges.items()})
+    return summaries
+
+
+def item_properties_for_filter(item: dict[str, Any]) -> dict[str, Any]:
+    """The queryables of an item for CQL2: its properties plus ``id``, ``collection``, geometry.
+
+    cql2's ``matches`` reads an item's top-level fields and its properties; this flat view lets a
+    filter name ``id``, ``collection`` and any property (``eo:cloud_cover``, ``datetime``) alike.
+    """
+    return {
+        **item["properties"],
+        "id": item["id"],
+        "collection": item["collection"],
+        "geometry": item["geometry"],
+    }
