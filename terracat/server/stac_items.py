@@ -477,7 +477,8 @@ def stac_collection(entry: CollectionEntry, root: str) -> dict[str, Any]:
 
     Extents are the store's (the collection's bbox, its products' first and last acquisition);
     summaries the values its products take. A protected collection says so Terrascope's way
-    (``_auth``), with ``auth:schemes`` for its assets.
+    (``_auth``: anyone may read and search it, downloads need a login); the ``auth:schemes``
+    naming the identity provider sit on its items, which the face serves with a discovery URL.
     """
     stored = entry.feature.get("properties") or {}
     collection = stac_collection_id(entry.id)
