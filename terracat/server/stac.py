@@ -86,7 +86,9 @@ DEFAULT_FIELDS = (
     "assets",
     "properties.datetime",
 )
-"""What ``fields`` with only ``include`` starts from (the fields extension's default set)."""
+"""What ``fields`` with an empty ``include`` starts from (the fields extension's default set)."""
+MINIMAL_FIELDS = ("type", "stac_version", "id", "links")
+"""What an ``include`` always keeps: enough for a client to read the item as STAC."""
 
 QUERYABLES = {
     "id": {"description": "Item id", "type": "string"},
@@ -473,32 +475,36 @@ def _sorted(
 def _project(
     item: dict[str, Any], include: tuple[str, ...] | None, exclude: tuple[str, ...]
 ) -> dict[str, Any]:
-    """The item cut to the fields extension's ``include``/``exclude`` (``include`` wins a tie)."""
+    """The item cut as the fields extension says, the way stac-api-validator checks it.
+
+    ``include`` given: those fields and the few that make a STAC item (``MINIMAL_FIELDS``);
+    empty: the default set; not given: the whole item. ``exclude`` then removes fields, but never
+    one that is included itself or has an included field below it.
+    """
     if include is None:
-        result = {**item, "properties": dict(item["properties"])}
-        kept: set[str] = set()
+        paths = [*item, *(f"properties.{k}" for k in item["properties"])]
+        paths.remove("properties")
+    elif include:
+        paths = [*include, *MINIMAL_FIELDS]
     else:
-        kept = {*DEFAULT_FIELDS, *include}
-        result = {}
-        for path in kept:
-            head, _, rest = path.partition(".")
-            if head not in item:
-                continue
-            if rest and isinstance(item[head], dict):
-                if rest in item[head]:
-                    result.setdefault(head, {})
-                    if isinstance(result[head], dict):
-                        result[head][rest] = item[head][rest]
-            else:
-                result[head] = item[head]
-    for path in exclude:
-        if path in kept:
+        paths = list(DEFAULT_FIELDS)
+    kept = set(include or ())
+    excluded = [
+        e for e in exclude if e not in kept and not any(k.startswith(f"{e}.") for k in kept)
+    ]
+    result: dict[str, Any] = {}
+    for path in paths:
+        if any(path == e or path.startswith(f"{e}.") for e in excluded):
             continue
         head, _, rest = path.partition(".")
-        if rest and isinstance(result.get(head), dict):
-            result[head] = {k: v for k, v in result[head].items() if k != rest}
-        elif not rest:
-            result.pop(head, None)
+        if head not in item:
+            continue
+        if not rest:
+            result[head] = item[head]
+        elif isinstance(item[head], dict) and rest in item[head]:
+            target = result.setdefault(head, {})
+            if isinstance(target, dict) and target is not item[head]:
+                target[rest] = item[head][rest]
     return result
 
 

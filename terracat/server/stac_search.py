@@ -118,7 +118,9 @@ def _datetime(value: Any) -> tuple[np.datetime64 | None, np.datetime64 | None]:
     return bounds[0], bounds[1]
 
 
-def _numbers(value: Any, name: str) -> list[float]:
+def _numbers(value: Any, name: str, post: bool = False) -> list[float]:
+    if isinstance(value, str) and post:
+        raise StacError(f"{name} in a POST body is a JSON array of numbers, got {value!r}")
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list | tuple):
@@ -132,11 +134,11 @@ def _numbers(value: Any, name: str) -> list[float]:
     return numbers
 
 
-def _bbox(value: Any) -> shapely.Geometry | None:
+def _bbox(value: Any, post: bool) -> shapely.Geometry | None:
     """4 or 6 numbers (the 6 with heights, ignored); west > east crosses the antimeridian."""
-    if value is None or value == "":
+    if value is None or (value == "" and not post):
         return None
-    numbers = _numbers(value, "bbox")
+    numbers = _numbers(value, "bbox", post)
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     elif len(numbers) != 4:
@@ -209,25 +211,40 @@ def _sortby(value: Any) -> tuple[tuple[str, bool], ...]:
     return tuple(specs)
 
 
-def _fields(value: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """``include``/``exclude`` from ``fields=a,-b`` or ``{"include": [...], "exclude": [...]}``."""
+def _fields(value: Any, post: bool) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """``include``/``exclude`` from ``fields=a,-b`` or ``{"include": [...], "exclude": [...]}``.
+
+    ``include`` is ``None`` when not given (the full item, less ``exclude``) and ``()`` when a
+    POST body gives it empty (the default set, less ``exclude``), as stac-api-validator reads
+    the fields extension.
+    """
     if value is None:
+        if post:
+            raise StacError("fields must be an object {include, exclude}, not null")
         return None, ()
-    include: list[str] = []
+    include: list[str] | None = None
     exclude: list[str] = []
-    if isinstance(value, str):
+    if isinstance(value, str) and not post:
         for part in value.split(","):
             part = part.strip()
             if part.startswith("-"):
                 exclude.append(part[1:])
             elif part:
-                include.append(part.lstrip("+"))
-    elif isinstance(value, dict):
-        include = list(value.get("include") or [])
+                include = [*(include or []), part.lstrip("+")]
+    elif isinstance(value, dict) and post:
+        given = value.get("include")
         exclude = list(value.get("exclude") or [])
+        if "include" in value:
+            include = list(given or [])
+        if not given and not exclude:
+            return None, ()
     else:
-        raise StacError(f"fields must be a string or {{include, exclude}}, got {value!r}")
-    return (tuple(include) if include else None), tuple(exclude)
+        raise StacError(
+            f"fields must be a string (GET) or {{include, exclude}} (POST), got {value!r}"
+        )
+    if not all(isinstance(f, str) for f in [*(include or []), *exclude]):
+        raise StacError(f"fields names must be strings, got {value!r}")
+    return (tuple(include) if include is not None else None), tuple(exclude)
 
 
 def _filter(value: Any, lang: Any, default_lang: str) -> cql2.Expr | None:
@@ -238,7 +255,8 @@ def _filter(value: Any, lang: Any, default_lang: str) -> cql2.Expr | None:
         raise StacError(f"filter-lang must be cql2-text or cql2-json, got {lang!r}")
     try:
         if lang == "cql2-json":
-            expression = cql2.Expr(orjson.loads(value) if isinstance(value, str) else value)
+            tree = orjson.loads(value) if isinstance(value, str) else value
+            expression = cql2.Expr(_flat_between(tree))
         elif isinstance(value, str):
             expression = cql2.Expr(value)
         else:
@@ -251,6 +269,21 @@ def _filter(value: Any, lang: Any, default_lang: str) -> cql2.Expr | None:
     return expression
 
 
+def _flat_between(tree: Any) -> Any:
+    """Pre-1.0 CQL2 JSON wrote ``between`` as ``[property, [low, high]]`` (still sent by
+    stac-api-validator); CQL2 1.0, which ``cql2`` parses, as ``[property, low, high]``."""
+    if isinstance(tree, list):
+        return [_flat_between(t) for t in tree]
+    if not isinstance(tree, dict):
+        return tree
+    tree = {k: _flat_between(v) for k, v in tree.items()}
+    args = tree.get("args")
+    legacy = isinstance(args, list) and len(args) == 2 and isinstance(args[1], list)
+    if tree.get("op") == "between" and legacy and len(args[1]) == 2:
+        tree["args"] = [args[0], *args[1]]
+    return tree
+
+
 def search_of(
     parameters: Mapping[str, Any], *, maximum: int, post: bool, collection: str | None = None
 ) -> Search:
@@ -260,9 +293,9 @@ def search_of(
     """
     if parameters.get("bbox") not in (None, "") and parameters.get("intersects") not in (None, ""):
         raise StacError("bbox and intersects exclude each other")
-    area = _bbox(parameters.get("bbox")) or _intersects(parameters.get("intersects"))
+    area = _bbox(parameters.get("bbox"), post) or _intersects(parameters.get("intersects"))
     start, end = _datetime(parameters.get("datetime") or None)
-    include, exclude = _fields(parameters.get("fields"))
+    include, exclude = _fields(parameters["fields"], post) if "fields" in parameters else (None, ())
     collections = _strings(parameters.get("collections"), "collections")
     if collection is not None:
         collections = (collection,)
