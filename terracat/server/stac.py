@@ -257,8 +257,11 @@ class StacFace:
         page = chosen[search.offset : search.offset + search.limit]
         base = request.host_url
         features = []
+        with_assets = search.include is None and "assets" not in search.exclude
+        with_assets = with_assets or "assets" in (search.include or ())
         for view, position in page:
-            self._materialise(view, position)
+            if with_assets:  # local files only for items whose assets are served
+                self._materialise(view, position)
             features.append(self._item_json(view, position, search))
         matched = max(0, len(chosen) + verdict.total_shift)
         links = [
