@@ -402,7 +402,7 @@ def serve(
     throttle_rate: float,
     cut_rate: float,
 ) -> None:
-    """Run a local catalogue speaking Terrascope's OpenSearch protocol."""
+    """Run a local catalogue speaking Terrascope's OpenSearch protocol and the STAC API."""
     from terracat.server import FaultPlan, LocalCatalogue, Settings, load_parquet_store
     from terracat.server.demo import DEFAULT_SIZE_SCALE
 
@@ -430,7 +430,7 @@ def serve(
         size_scale=size_scale if size_scale is not None else DEFAULT_SIZE_SCALE,
     )
     local.start()
-    click.echo(f"serving {local.url}")
+    click.echo(f"serving {local.url} (OpenSearch) and {local.url}stac/ (STAC API)")
     click.echo(f"collections: {', '.join(local.store.collections)}")
     click.echo("sign in as demo/demo for protected downloads; Ctrl+C stops", err=True)
     sys.stdout.flush()

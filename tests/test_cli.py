@@ -35,8 +35,9 @@ def test_serve_prints_its_url_first_and_answers_like_the_catalogue():
 def _check_serving(process: subprocess.Popen) -> None:
     try:
         first = process.stdout.readline().strip()
-        assert first.startswith("serving http://127.0.0.1:") and first.endswith("/")
-        url = first.split(" ", 1)[1]
+        assert first.startswith("serving http://127.0.0.1:")
+        url = first.split(" ")[1]
+        assert url.endswith("/") and f"{url}stac/ (STAC API)" in first
         page = requests.get(
             f"{url}products",
             params={"collection": "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", "count": 2},
@@ -44,6 +45,8 @@ def _check_serving(process: subprocess.Popen) -> None:
         ).json()
         assert page["type"] == "FeatureCollection" and len(page["features"]) == 2
         assert page["features"][0]["properties"]["links"]["data"][0]["href"].startswith(url)
+        landing = requests.get(f"{url}stac/", timeout=30).json()
+        assert landing["type"] == "Catalog" and landing["conformsTo"]
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""The local catalogue: a real HTTP server speaking Terrascope's OpenSearch protocol.
+"""The local catalogue: a real HTTP server speaking Terrascope's OpenSearch protocol and STAC.
 
 It is the test bed of every client behaviour, the engine of the offline demo and a way to serve
 a GeoParquet export as a catalogue. Start it in-process (tests, demo, benchmarks)::
@@ -9,7 +9,8 @@ a GeoParquet export as a catalogue. Start it in-process (tests, demo, benchmarks
 or from a shell with ``terracat serve --demo``.
 
 One store (``store``: collections, products, files, their indexes; ``demo``: the generated one),
-faces over it (``opensearch``: the OGC 17-047r1 pages), the identity provider (``idp``, with its
+faces over it (``opensearch``: the OGC 17-047r1 pages; ``stac``: the STAC API under ``/stac/``,
+its parameters in ``stac_search``, its items from ``stac_items``), the identity provider (``idp``, with its
 routes in ``idp_routes``), fault injection (``faults``) and the deterministic file bytes
 (``content``), put together as one WSGI application by ``app``.
 """

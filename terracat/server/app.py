@@ -1,7 +1,8 @@
 """The local catalogue as a WSGI application: the faces mounted, faults judged, files served.
 
 The app routes each request to a face's handler, after the fault plan has judged it: the
-OpenSearch face (:mod:`terracat.server.opensearch`: ``/collections``, ``/products``) and the
+OpenSearch face (:mod:`terracat.server.opensearch`: ``/collections``, ``/products``), the STAC
+API face over the same store (:mod:`terracat.server.stac`: ``/stac/...``, fault route ``stac``) and the
 identity provider's routes on Keycloak's paths (:mod:`terracat.server.idp_routes`). It serves
 what every face shares itself: the landing page, and ``/download/<path>`` (HEAD, Range,
 protected collections redirecting to the login page), whose hrefs it resolves for a face per
@@ -11,13 +12,16 @@ gets an OGC exception document, as the real catalogue answers it.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_from_bytes, urlencode
 
 import orjson
 from werkzeug.exceptions import HTTPException, NotFound
@@ -30,6 +34,9 @@ from terracat.server.idp import IdentityProvider
 from terracat.server.idp_routes import IdentityRoutes
 from terracat.server.opensearch import BadParameter, OpenSearchFace, exception_document
 from terracat.server.settings import Settings
+from terracat.server.stac import PREFIX as STAC_PREFIX
+from terracat.server.stac import StacFace
+from terracat.server.stac import error_document as stac_error
 from terracat.server.store import DOWNLOAD_PREFIX, Store
 
 __all__ = ["CatalogueApp", "Settings"]
@@ -45,6 +52,17 @@ class DownloadRequest:
     method: str
     range: str | None
     authorized: bool
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(files_dir: Path) -> str:
+    return str(files_dir.resolve())
+
+
+def _file_uri(files_dir: Path, relative: str) -> str:
+    """``(files_dir / relative).resolve().as_uri()`` for a path under a resolved directory."""
+    path = os.path.normpath(f"{_resolved(files_dir)}/{relative}")
+    return "file://" + quote_from_bytes(os.fsencode(path))
 
 
 class CatalogueApp:
@@ -65,18 +83,23 @@ class CatalogueApp:
         self.downloads: list[DownloadRequest] = []  # every download request, as it arrived
         self.opensearch = OpenSearchFace(self.store, self.settings, self._href)
         self.identity = IdentityRoutes(self.idp, self.settings)
+        discovery = f"auth/realms/{self.settings.realm}/.well-known/openid-configuration"
+        self.stac = StacFace(self.store, self.settings, self._href, discovery)
         self._handlers: dict[str, Callable[..., Response]] = {
             "index": self._index,
             **self.opensearch.handlers,
+            **self.stac.handlers,
             "download": self._download,
             **self.identity.handlers,
         }
         # the fault plans' "auth" route is every endpoint of the identity provider
         self._fault_routes = dict.fromkeys(self.identity.handlers, "auth")
+        self._fault_routes.update(dict.fromkeys(self.stac.handlers, "stac"))
         self.url_map = Map(
             [
                 Rule("/", endpoint="index"),
                 *self.opensearch.rules,
+                *self.stac.rules,
                 Rule("/download/<path:path>", endpoint="download", methods=["GET", "HEAD"]),
                 *self.identity.rules,
             ],
@@ -97,7 +120,12 @@ class CatalogueApp:
         except BadParameter as error:
             response = exception_document(400, error.code, error.locator, error.text)
         except NotFound:
-            response = exception_document(404, "NotFound", None, f"No resource at {request.path}")
+            if request.path == STAC_PREFIX or request.path.startswith(f"{STAC_PREFIX}/"):
+                response = stac_error(404, "NotFound", f"No resource at {request.path}")
+            else:
+                response = exception_document(
+                    404, "NotFound", None, f"No resource at {request.path}"
+                )
         except HTTPException as error:
             response = error.get_response(environ)  # type: ignore[assignment]
         return response(environ, start_response)
@@ -134,8 +162,14 @@ class CatalogueApp:
 
     # ---- hrefs and files -------------------------------------------------------------------
 
-    def _href(self, link: dict[str, Any], base: str, mode: str) -> dict[str, Any]:
-        """The link to a stored file as served for this request's ``accessedFrom`` (faces ask)."""
+    def _href(
+        self, link: dict[str, Any], base: str, mode: str, *, materialise: bool = True
+    ) -> dict[str, Any]:
+        """The link to a stored file as served for this request's ``accessedFrom`` (faces ask).
+
+        ``materialise=False`` gives the ``file://`` href without writing the file: the STAC face
+        builds every item once and writes an item's files when it serves that item.
+        """
         href = link.get("href", "")
         if not href.startswith(DOWNLOAD_PREFIX):
             return link
@@ -143,6 +177,8 @@ class CatalogueApp:
         if mode == "S3":
             return {**link, "href": f"s3://{self.settings.s3_bucket}/{relative}"}
         if mode == "MEP" and self.settings.files_dir is not None:
+            if not materialise:  # the same href, without a filesystem call per file
+                return {**link, "href": _file_uri(self.settings.files_dir, relative)}
             entry = self.store.files.get(href)
             target = self.settings.files_dir / relative
             if entry is not None:

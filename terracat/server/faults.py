@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["FaultPlan", "Faults", "Verdict"]
 
-ROUTES = frozenset({"collections", "products", "download", "auth"})
+ROUTES = frozenset({"collections", "products", "stac", "download", "auth"})
 GARBLES = ("html", "truncated", "mangled")
 
 
@@ -40,7 +40,8 @@ class FaultPlan:
     total_jitter :
         ``totalResults`` of each page shifted by up to this many (a catalogue being ingested into)
     routes :
-        the endpoints affected: ``collections``, ``products``, ``download``, ``auth``
+        the endpoints affected: ``collections``, ``products``, ``stac`` (every STAC API
+        endpoint), ``download``, ``auth``
     seed :
         seed of the generator behind the rates
     """
@@ -140,7 +141,7 @@ class Faults:
                 self._cut_burst = max(0, self._cut_burst - 1)
                 cut_after = plan.cut_fraction
                 self.injected["cut"] += 1
-            elif route in ("products", "collections") and (
+            elif route in ("products", "collections", "stac") and (
                 self._garble_burst > 0 or self._random.random() < plan.garble_rate
             ):
                 self._garble_burst = max(0, self._garble_burst - 1)

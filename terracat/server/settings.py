@@ -13,12 +13,14 @@ class Settings:
     """How the local catalogue pages and where it materialises files.
 
     ``max_depth`` is the deepest result a client may page to (``startIndex + count - 1``), as
-    the real catalogue limits it; ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
+    the real catalogue limits it; ``stac_max_limit`` the most items a STAC page holds (a larger
+    ``limit`` gets this many, as STAC API servers answer; 10,000 as in Terrascope's software); ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
     """
 
     page_size: int = 100
     max_count: int = 1000
     max_depth: int = 10_000
+    stac_max_limit: int = 10_000
     files_dir: Path | None = None
     s3_bucket: str = "terrascope"
     realm: str = "terrascope"
