@@ -24,6 +24,7 @@ from typing import Any
 import shapely
 
 from terracat.server.store import CollectionEntry, iter_files
+from terracat.server.store import acquisition as stored_acquisition
 
 __all__ = [
     "STAC_VERSION",
@@ -82,16 +83,6 @@ def stac_item_id(feature: dict[str, Any]) -> str:
 # ---- the OpenSearch shape, read ----------------------------------------------------------------
 
 
-def _acquisition(properties: dict[str, Any]) -> dict[str, Any]:
-    """platform, instrument and acquisitionParameters of every block, merged (first one wins)."""
-    merged: dict[str, Any] = {}
-    for block in properties.get("acquisitionInformation") or []:
-        for section in ("platform", "instrument", "acquisitionParameters"):
-            for key, value in (block.get(section) or {}).items():
-                merged.setdefault(key, value)
-    return merged
-
-
 def _lower(value: Any) -> str | None:
     return str(value).lower() if value not in (None, "") else None
 
@@ -140,7 +131,7 @@ def _number(value: Any) -> int | float | None:
 def _item_properties(feature: dict[str, Any]) -> dict[str, Any]:
     """STAC properties (common metadata and extension fields) of one OpenSearch product."""
     stored = feature["properties"]
-    acquisition = _acquisition(stored)
+    acquisition = stored_acquisition(stored)
     information = stored.get("productInformation") or {}
     attributes = stored.get("additionalAttributes") or {}
     begin = acquisition.get("beginningDateTime") or stored.get("date")
@@ -524,7 +515,7 @@ def _licence_url(rights: str) -> str:
 def _temporal(entry: CollectionEntry) -> tuple[str | None, str | None]:
     begins, ends = [], []
     for feature in entry.products:
-        acquisition = _acquisition(feature["properties"])
+        acquisition = stored_acquisition(feature["properties"])
         begin = acquisition.get("beginningDateTime")
         if begin:
             begins.append(begin)

@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 import numpy as np
 import shapely
 
-__all__ = ["CollectionEntry", "FileEntry", "ProductIndex", "Store", "load_parquet_store"]
+__all__ = [
+    "CollectionEntry",
+    "FileEntry",
+    "ProductIndex",
+    "Store",
+    "acquisition",
+    "load_parquet_store",
+]
 
 FILE_KINDS = ("data", "related", "previews", "alternates")
 DOWNLOAD_PREFIX = "/download/"
@@ -64,7 +71,9 @@ def _timestamps(values: Iterable[str | None]) -> np.ndarray:
     )
 
 
-def _acquisition(properties: dict[str, Any]) -> dict[str, Any]:
+def acquisition(properties: dict[str, Any]) -> dict[str, Any]:
+    """platform, instrument and acquisitionParameters of every block, merged (first one wins):
+    what both faces read a stored product's acquisition from."""
     merged: dict[str, Any] = {}
     for block in properties.get("acquisitionInformation") or []:
         for section in ("platform", "instrument", "acquisitionParameters"):
@@ -78,7 +87,7 @@ class ProductIndex:
 
     def __init__(self, products: list[dict[str, Any]]) -> None:
         self.features = products
-        acquisitions = [_acquisition(f["properties"]) for f in products]
+        acquisitions = [acquisition(f["properties"]) for f in products]
         information = [f["properties"].get("productInformation") or {} for f in products]
         self.begin = _timestamps(a.get("beginningDateTime") for a in acquisitions)
         self.end = _timestamps(
@@ -232,7 +241,7 @@ def load_parquet_store(path: str | Path) -> list[CollectionEntry]:
     entries = []
     for collection, products in by_collection.items():
         products.sort(
-            key=lambda f: (_acquisition(f["properties"]).get("beginningDateTime") or "", f["id"])
+            key=lambda f: (acquisition(f["properties"]).get("beginningDateTime") or "", f["id"])
         )
         west = min(p["bbox"][0] for p in products)
         south = min(p["bbox"][1] for p in products)
@@ -256,5 +265,5 @@ def load_parquet_store(path: str | Path) -> list[CollectionEntry]:
 
 
 def _first_date(products: list[dict[str, Any]]) -> str:
-    dates = [_acquisition(p["properties"]).get("beginningDateTime") for p in products]
+    dates = [acquisition(p["properties"]).get("beginningDateTime") for p in products]
     return min((d for d in dates if d), default="")
