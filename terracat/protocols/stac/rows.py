@@ -73,9 +73,8 @@ def tile_id(properties: dict[str, Any]) -> str | None:
     zone, band, square = (
         properties.get(k) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")
     )
-    if isinstance(zone, int) and not isinstance(zone, bool) and isinstance(band, str):
-        if isinstance(square, str):
-            return f"{zone:02d}{band}{square}"
+    if type(zone) is int and isinstance(band, str) and isinstance(square, str):
+        return f"{zone:02d}{band}{square}"
     tile = properties.get("s2:mgrs_tile")
     return tile if isinstance(tile, str) else None
 
