@@ -124,7 +124,7 @@ def _files(assets: Any, alternates: tuple[str, ...]) -> dict[str, list[dict[str,
             alternate = asset.get("alternate")
             other = alternate.get(name) if isinstance(alternate, dict) else None
             if isinstance(other, dict) and isinstance(other.get("href"), str):
-                href = other["href"]
+                href = _local_url(other["href"])
                 break
         title = asset.get("title")
         lists[file_kind(asset.get("roles"))].append(
@@ -137,6 +137,12 @@ def _files(assets: Any, alternates: tuple[str, ...]) -> dict[str, list[dict[str,
             }
         )
     return lists
+
+
+def _local_url(href: str) -> str:
+    """A local alternate as a ``file://`` URL: the 2023 items give bare paths (``/data/...``),
+    and the fetchers are picked by scheme."""
+    return "file://" + href if href.startswith("/") else href
 
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:
