@@ -28,8 +28,8 @@ import pyarrow as pa
 import shapely
 
 from terracat.exceptions import ParameterParserException
-from terracat.frame import FILE_COLUMNS, DecodedRows, gc_paused
-from terracat.frame.files import FILE_LIST, INT64_MAX, INT64_MIN
+from terracat.frame import FILE_COLUMNS, DecodedRows, FileLists, gc_paused
+from terracat.frame.files import INT64_MAX, INT64_MIN
 
 __all__ = [
     "ALIASES",
@@ -112,31 +112,107 @@ _SCALARS = frozenset((str, int, float, bool))
 _generic = msgspec.json.Decoder()
 
 
-def _files(assets: Any, alternates: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-    lists: dict[str, list[dict[str, Any]]] = {kind: [] for kind in FILE_COLUMNS}
-    if not isinstance(assets, dict):
-        return lists
+class _Alternate(msgspec.Struct, gc=False):
+    href: Any = None
+
+
+class _Asset(msgspec.Struct, gc=False):
+    """The members of an asset a file entry reads; msgspec skips the rest without objects."""
+
+    href: Any = None
+    title: Any = None
+    type: Any = None
+    roles: Any = None
+    size: Any = msgspec.field(default=None, name="file:size")
+    alternate: dict[str, _Alternate] = {}
+
+
+class _Item(msgspec.Struct, gc=False):
+    """The members of an item its row reads (links, bbox, extensions stay in the text only)."""
+
+    id: Any = None
+    collection: Any = None
+    properties: dict[str, Any] = {}
+    assets: dict[str, _Asset] = {}
+
+
+class _File(msgspec.Struct, gc=False):
+    href: str | None
+    length: int | None
+    title: str
+    type: str | None
+    category: str
+
+
+class _FileLists(msgspec.Struct, gc=False):
+    data: list[_File]
+    related: list[_File]
+    previews: list[_File]
+    alternates: list[_File]
+
+
+_item_decoder = msgspec.json.Decoder(_Item)
+_encode = msgspec.json.Encoder().encode
+
+
+def _item(raw: bytes) -> _Item:
+    """One item's members, typed; an item whose members have the wrong shapes (properties or
+    assets that are not objects, say) is cleaned, the ill-shaped parts dropped, rather than
+    failing the search: its text keeps them in any case."""
+    try:
+        return _item_decoder.decode(raw)
+    except msgspec.ValidationError:
+        pass
+    item = _generic.decode(raw)
+    item = item if isinstance(item, dict) else {}
+    properties = item.get("properties")
+    assets = item.get("assets")
+    cleaned = {
+        "id": item.get("id"),
+        "collection": item.get("collection"),
+        "properties": properties if isinstance(properties, dict) else {},
+        "assets": {
+            key: _cleaned_asset(asset)
+            for key, asset in (assets.items() if isinstance(assets, dict) else ())
+            if isinstance(asset, dict)
+        },
+    }
+    return msgspec.convert(cleaned, _Item)
+
+
+def _cleaned_asset(asset: dict[str, Any]) -> dict[str, Any]:
+    alternate = asset.get("alternate")
+    return {
+        **{k: asset[k] for k in ("href", "title", "type", "roles", "file:size") if k in asset},
+        "alternate": {
+            name: {"href": other.get("href")}
+            for name, other in (alternate.items() if isinstance(alternate, dict) else ())
+            if isinstance(other, dict)
+        },
+    }
+
+
+def _files(assets: dict[str, _Asset], alternates: tuple[str, ...]) -> bytes:
+    """An item's four file lists as JSON, for Arrow's reader (:class:`FileLists`)."""
+    lists: dict[str, list[_File]] = {kind: [] for kind in FILE_COLUMNS}
     for key, asset in assets.items():
-        if not isinstance(asset, dict):
-            continue
-        href = asset.get("href")
+        href = asset.href
         for name in alternates:
-            alternate = asset.get("alternate")
-            other = alternate.get(name) if isinstance(alternate, dict) else None
-            if isinstance(other, dict) and isinstance(other.get("href"), str):
-                href = _local_url(other["href"])
+            other = asset.alternate.get(name)
+            if other is not None and isinstance(other.href, str):
+                href = _local_url(other.href)
                 break
-        title = asset.get("title")
-        lists[file_kind(asset.get("roles"))].append(
-            {
-                "href": _text(href),
-                "length": _integer(asset.get("file:size")),
-                "title": title if isinstance(title, str) else key,
-                "type": _text(asset.get("type")),
-                "category": key,
-            }
+        title = asset.title
+        lists[file_kind(asset.roles)].append(
+            _File(
+                _text(href),
+                _integer(asset.size),
+                title if isinstance(title, str) else key,
+                _text(asset.type),
+                key,
+            )
         )
-    return lists
+    return _encode(_FileLists(**lists))
 
 
 def _local_url(href: str) -> str:
@@ -145,14 +221,12 @@ def _local_url(href: str) -> str:
     return "file://" + href if href.startswith("/") else href
 
 
-def _row(item: dict[str, Any]) -> dict[str, Any]:
-    properties = item.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    identifier = item.get("id")
+def _row(item: _Item) -> dict[str, Any]:
+    properties = item.properties
     title = properties.get("title")
     row: dict[str, Any] = {
-        "title": title if isinstance(title, str) else _id_text(identifier),
-        "collection": _text(item.get("collection")),
+        "title": title if isinstance(title, str) else _id_text(item.id),
+        "collection": _text(item.collection),
     }
     for key, value in properties.items():
         if type(value) in _SCALARS and key not in _RESERVED and key not in row:
@@ -175,20 +249,14 @@ def _id_text(identifier: Any) -> str | None:
 
 def stac_rows(
     items: Sequence[bytes], href_mode: str = ""
-) -> tuple[dict[str, Sequence[Any]], pa.Table]:
-    """Items (each a JSON object) flattened into columns by name, and their four file lists."""
+) -> tuple[dict[str, Sequence[Any]], FileLists]:
+    """Items (each a JSON object) flattened into columns by name, and their four file lists
+    (being parsed by Arrow in the background)."""
     alternates = _ALTERNATES[href_mode]
-    rows = []
-    lists: dict[str, list[Any]] = {kind: [] for kind in FILE_COLUMNS}
     with gc_paused():
-        for raw in items:
-            item = _generic.decode(raw)
-            item = item if isinstance(item, dict) else {}
-            rows.append(_row(item))
-            for kind, entries in _files(item.get("assets"), alternates).items():
-                lists[kind].append(entries)
-        columns = _transposed(rows)
-    files = pa.table({kind: pa.array(lists[kind], FILE_LIST) for kind in FILE_COLUMNS})
+        decoded = [_item(raw) for raw in items]
+        files = FileLists([_files(item.assets, alternates) for item in decoded])
+        columns = _transposed([_row(item) for item in decoded])
     return columns, files
 
 
@@ -227,20 +295,22 @@ class StacDecoder:
     def decode(self, properties: Sequence[bytes]) -> _Decoded:
         """Decode a batch of whole items (each a JSON object)."""
         columns, files = stac_rows(properties, self.href_mode)
-        return _Decoded(DecodedRows(_text_array(properties), columns, files, False))
+        return _Decoded(_text_array(properties), columns, files)
 
 
 class _Decoded:
-    """A batch decoded at once: the general path holds the interpreter lock anyway."""
+    """A batch whose rows are made (msgspec and Python hold the interpreter lock anyway) and
+    whose file lists Arrow reads in the background."""
 
-    def __init__(self, rows: DecodedRows) -> None:
-        self._rows = rows
+    def __init__(self, text: pa.Array, columns: dict[str, Sequence[Any]], files: FileLists) -> None:
+        self._parts = (text, columns, files)
 
     def done(self) -> bool:
         return True
 
     def rows(self) -> DecodedRows:
-        return self._rows
+        text, columns, files = self._parts
+        return DecodedRows(text, columns, files.table(), False)
 
 
 def collections_frame(collections: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
