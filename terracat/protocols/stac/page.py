@@ -36,11 +36,17 @@ class _ItemHead(msgspec.Struct):
     geometry: msgspec.Raw = msgspec.Raw(b"null")
 
 
+class _Context(msgspec.Struct):
+    matched: int | None = None
+    returned: int | None = None
+
+
 class _RawPage(msgspec.Struct):
     features: list[msgspec.Raw] = []
     links: list[dict[str, Any]] = []
     numberMatched: int | None = None  # the API's camelCase names
     numberReturned: int | None = None
+    context: _Context | None = None  # the Context extension of STAC API < 1.0 servers
 
 
 class StacPage(msgspec.Struct):
@@ -62,7 +68,8 @@ def decode_stac_page(body: bytes) -> StacPage:
     The body is checked as UTF-8 first (by Arrow, without a copy): msgspec does not check the
     raw parts it keeps, and the whole item becomes a text column. An item that is not an object
     with an ``id`` is a ``ValidationError``. A page nested deeper than Python's recursion limit
-    lets msgspec follow is refused whole, as on OpenSearch.
+    lets msgspec follow is refused whole, as on OpenSearch. Servers of STAC API before 1.0
+    give their counts in the Context extension (``context.matched``): read as the same counts.
     """
     if not _is_utf8(body):
         raise msgspec.DecodeError("the page is not UTF-8 text")
@@ -77,7 +84,11 @@ def decode_stac_page(body: bytes) -> StacPage:
             "the page nests arrays and objects too deeply to be read (deeper than Python's "
             "recursion limit)"
         ) from None
-    return StacPage(features, raw.links, raw.numberMatched, raw.numberReturned)
+    matched, returned = raw.numberMatched, raw.numberReturned
+    if raw.context is not None:
+        matched = raw.context.matched if matched is None else matched
+        returned = raw.context.returned if returned is None else returned
+    return StacPage(features, raw.links, matched, returned)
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -262,6 +262,14 @@ def test_a_malformed_page_is_a_decode_error():
         decode_stac_page(b'{"features": [{"id": "a", "x": "\xff"}]}')
 
 
+def test_counts_come_from_the_page_or_the_context_extension():
+    assert decode_stac_page(_page([])).numberMatched is None
+    older = decode_stac_page(_page([], context={"matched": 12, "returned": 0, "limit": 10}))
+    assert (older.numberMatched, older.numberReturned) == (12, 0)
+    both = decode_stac_page(_page([], numberMatched=3, context={"matched": 12}))
+    assert both.numberMatched == 3
+
+
 def _views(frame):
     return [product_from_row(row) for row in rows(frame)]
 
