@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any
+from typing import Annotated, Any
 
 import geopandas
 import msgspec
@@ -112,18 +112,22 @@ _SCALARS = frozenset((str, int, float, bool))
 _generic = msgspec.json.Decoder()
 
 
+_Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+
+
 class _Alternate(msgspec.Struct, gc=False):
-    href: Any = None
+    href: str | None = None
 
 
 class _Asset(msgspec.Struct, gc=False):
-    """The members of an asset a file entry reads; msgspec skips the rest without objects."""
+    """The members of an asset a file entry reads, typed as the file entry wants them (an
+    asset of other types is cleaned); msgspec skips the rest without making objects."""
 
-    href: Any = None
-    title: Any = None
-    type: Any = None
-    roles: Any = None
-    size: Any = msgspec.field(default=None, name="file:size")
+    href: str | None = None
+    title: str | None = None
+    type: str | None = None
+    roles: list[str] = []
+    size: _Int64 | None = msgspec.field(default=None, name="file:size")
     alternate: dict[str, _Alternate] = {}
 
 
@@ -181,15 +185,34 @@ def _item(raw: bytes) -> _Item:
 
 
 def _cleaned_asset(asset: dict[str, Any]) -> dict[str, Any]:
+    """An asset's members as :class:`_Asset` types them: text that is not text dropped, a size
+    as an integer where it is one, roles that are not text left out."""
     alternate = asset.get("alternate")
+    roles = asset.get("roles")
     return {
-        **{k: asset[k] for k in ("href", "title", "type", "roles", "file:size") if k in asset},
+        **{k: _text(asset.get(k)) for k in ("href", "title", "type")},
+        "roles": [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else [],
+        "file:size": _integer(asset.get("file:size")),
         "alternate": {
-            name: {"href": other.get("href")}
+            name: {"href": _text(other.get("href"))}
             for name, other in (alternate.items() if isinstance(alternate, dict) else ())
             if isinstance(other, dict)
         },
     }
+
+
+_kinds: dict[tuple[str, ...], str] = {}
+"""File kinds of the role sets seen (a catalogue uses a handful): one lookup per asset."""
+
+
+def _kind(roles: list[str]) -> str:
+    key = tuple(roles)
+    kind = _kinds.get(key)
+    if kind is None:
+        kind = file_kind(roles)
+        if len(_kinds) < 4096:
+            _kinds[key] = kind
+    return kind
 
 
 def _files(assets: dict[str, _Asset], alternates: tuple[str, ...]) -> bytes:
@@ -199,19 +222,11 @@ def _files(assets: dict[str, _Asset], alternates: tuple[str, ...]) -> bytes:
         href = asset.href
         for name in alternates:
             other = asset.alternate.get(name)
-            if other is not None and isinstance(other.href, str):
+            if other is not None and other.href is not None:
                 href = _local_url(other.href)
                 break
-        title = asset.title
-        lists[file_kind(asset.roles)].append(
-            _File(
-                _text(href),
-                _integer(asset.size),
-                title if isinstance(title, str) else key,
-                _text(asset.type),
-                key,
-            )
-        )
+        title = key if asset.title is None else asset.title
+        lists[_kind(asset.roles)].append(_File(href, asset.size, title, asset.type, key))
     return _encode(_FileLists(**lists))
 
 

@@ -218,6 +218,22 @@ def test_items_of_different_shapes_share_one_frame():
     assert all(len(row[kind]) == 0 for kind in FILE_COLUMNS) and pd.isna(row["tileId"])
 
 
+def test_ill_typed_asset_members_are_cleaned_not_fatal():
+    assets = {
+        "a": {"href": "https://h/a", "file:size": 10.0, "title": 5, "roles": ["data", 3]},
+        "b": {"href": 7, "type": None, "roles": "thumbnail", "alternate": "x"},
+        "c": {"href": "https://h/c", "roles": [1, "metadata"], "alternate": {"local": 4}},
+        "d": "not an asset",
+    }
+    row = _frame(_page([_earth_search_item(assets=assets)]), href_mode="MEP").iloc[0]
+    assert list(row["data"]) == [
+        {"href": "https://h/a", "length": 10, "title": "a", "type": None, "category": "a"},
+        {"href": None, "length": None, "title": "b", "type": None, "category": "b"},
+    ]
+    assert [e["category"] for e in row["alternates"]] == ["c"]
+    assert len(row["previews"]) == len(row["related"]) == 0
+
+
 @pytest.mark.parametrize(
     ("properties", "tile"),
     [
