@@ -322,3 +322,29 @@ def test_stac_collections_become_a_frame_whose_views_are_the_collections(local_c
         assert view.geojson == collection and view.properties == collection
         assert view.bbox == pytest.approx(collection["extent"]["spatial"]["bbox"][0][:4])
         assert row.title == collection.get("title", collection["id"])
+
+
+def test_the_stac_rows_describe_the_products_the_opensearch_face_serves(local_catalogue):
+    url = (
+        f"{local_catalogue.url}stac/search?collections=terrascope-s2-ndvi-v2&limit=500"
+        "&datetime=2021-07-01T00:00:00Z/2021-07-16T00:00:00Z"
+    )
+    answer = requests.get(url, timeout=30)
+    answer.raise_for_status()
+    assert "next" not in {link.get("rel") for link in decode_stac_page(answer.content).links}
+    stac = _frame(answer.content).set_index("title").sort_index()
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    opensearch = catalogue.search(
+        "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", start="2021-07-01", end="2021-07-15"
+    )
+    # the OpenSearch ids are the STAC ids under the collection's urn; the titles are the same
+    opensearch = opensearch.set_index("title").sort_index()
+    assert len(stac) > 3 and list(stac.index) == list(opensearch.index)
+    assert (opensearch["id"].str.rsplit(":", n=1).str[-1] == stac["id"]).all()
+    for name in ("beginningDateTime", "endingDateTime", "cloudCover", "tileId"):
+        pd.testing.assert_series_equal(stac[name], opensearch[name], check_names=False)
+    for ours, theirs in zip(stac["data"], opensearch["data"], strict=True):
+        assert sorted(e["length"] for e in ours) == sorted(e["length"] for e in theirs)
+    assert all(
+        a.equals_exact(b, 1e-7) for a, b in zip(stac.geometry, opensearch.geometry, strict=True)
+    )
