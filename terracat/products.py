@@ -247,9 +247,30 @@ def _properties_of(row: Any) -> dict[str, Any]:
         raise unusable_product(row.id, problem) from None
 
 
+def _is_stac_item(text: dict[str, Any]) -> bool:
+    """Whether a row's text is a whole STAC item (a STAC frame's ``properties`` column holds the
+    item, OpenSearch's the product's properties): a Feature with its own ``properties``."""
+    return (
+        text.get("type") == "Feature"
+        and isinstance(text.get("properties"), dict)
+        and ("assets" in text or "stac_version" in text)
+    )
+
+
+def _is_stac_collection(text: dict[str, Any]) -> bool:
+    """Whether a collection row's text is a whole STAC collection."""
+    return text.get("type") == "Collection" or ("stac_version" in text and "extent" in text)
+
+
 def product_from_row(row: Any) -> Product:
-    """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``)."""
+    """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``).
+
+    On a STAC row, ``geojson`` is the item itself and ``properties`` its ``properties``.
+    """
     properties = _properties_of(row)
+    geojson = None
+    if isinstance(properties, dict) and _is_stac_item(properties):
+        geojson, properties = properties, properties["properties"]
     files = {
         kind: [ProductFile(**link) for link in getattr(row, kind, None) or []]
         for kind in FILE_COLUMNS
@@ -257,7 +278,7 @@ def product_from_row(row: Any) -> Product:
     return Product(
         row.id,
         row.title,
-        _geojson(row, properties),
+        _geojson(row, properties) if geojson is None else geojson,
         row.geometry,
         [] if row.geometry is None else list(row.geometry.bounds),
         as_naive_utc(getattr(row, "beginningDateTime", None)),
@@ -268,8 +289,15 @@ def product_from_row(row: Any) -> Product:
 
 
 def collection_from_row(row: Any) -> Collection:
-    """The documented ``Collection`` of one row of a collections frame."""
+    """The documented ``Collection`` of one row of a collections frame.
+
+    On a STAC row (its text the whole collection), ``geojson`` and ``properties`` are the
+    collection.
+    """
     properties = _properties_of(row)
+    if isinstance(properties, dict) and _is_stac_collection(properties):
+        bbox = [] if row.geometry is None else list(row.geometry.bounds)
+        return Collection(row.id, properties, row.geometry, bbox, properties)
     geojson = _geojson(row, properties)
     return Collection(row.id, geojson, row.geometry, geojson["bbox"], properties)
 
