@@ -60,3 +60,8 @@ MAX_PAGEABLE_RESULTS = 2**31 - 1
 
 Beyond a 32-bit ``startIndex`` no catalogue serves pages; such a total is a lie, not a result.
 """
+
+STAC_PAGE_SIZE = 1_000
+"""Items asked for per page of a STAC search unless ``[HTTP] PageSize`` says otherwise: STAC
+servers serve large pages, and their pages come one after another (each ``next`` link follows
+the last), so few large pages beat many small ones."""

@@ -22,9 +22,17 @@ from terracat.server import LocalCatalogue
 # The same demo products through each protocol's face of the local catalogue.
 CATALOGUES: dict[str, Callable[[LocalCatalogue], terracat.CatalogueConfig]] = {
     "opensearch": lambda local: local.config(),
+    "stac": lambda local: _stac(local),
 }
-NDVI = {"opensearch": "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"}
+NDVI = {"opensearch": "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", "stac": "terrascope-s2-ndvi-v2"}
 WINDOW = {"start": "2021-07-01", "end": "2021-07-15", "tileId": "31UFS"}
+
+
+def _stac(local: LocalCatalogue) -> terracat.CatalogueConfig:
+    config = local.config()
+    config.catalogue_url = local.url + "stac/"
+    config.protocol = "stac"
+    return config
 
 
 def test_every_backend_is_under_contract():

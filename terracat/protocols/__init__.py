@@ -13,10 +13,14 @@ from terracat.config import CatalogueConfig
 from terracat.exceptions import ConfigurationException
 from terracat.protocols.base import Backend
 from terracat.protocols.opensearch.backend import OpenSearchBackend
+from terracat.protocols.stac.backend import StacBackend
 
 __all__ = ["BACKENDS", "Backend", "backend_for"]
 
-BACKENDS: dict[str, type[Backend]] = {OpenSearchBackend.name: OpenSearchBackend}
+BACKENDS: dict[str, type[Backend]] = {
+    OpenSearchBackend.name: OpenSearchBackend,
+    StacBackend.name: StacBackend,
+}
 """The protocols by the name ``[Catalogue] Protocol`` gives them."""
 
 

@@ -1,0 +1,317 @@
+"""The STAC API :class:`~terracat.protocols.base.Backend`: a request encoded as an item search
+(:mod:`~terracat.protocols.stac.encode`), its pages walked by ``next`` links
+(:mod:`~terracat.protocols.stac.paging`), its items decoded by :class:`StacDecoder`.
+
+How a filter travels is read once from the landing page's ``conformsTo``: CQL2 JSON by
+``POST /search`` where the Filter extension and ``cql2-json`` are declared, CQL2 text by GET
+where only ``cql2-text`` is; a server with neither gets the search without its filter, which is
+then applied to the frame, with one :class:`~terracat.exceptions.TerracatWarning` saying so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cql2
+import geopandas
+import msgspec
+import requests
+
+from terracat import _defaults
+from terracat.config import CatalogueConfig
+from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
+from terracat.frame import FrameBuilder, features_frame
+from terracat.protocols.opensearch.paging import _Unanswered
+from terracat.protocols.stac.encode import as_query, encode
+from terracat.protocols.stac.paging import (
+    Call,
+    StacFetcher,
+    StacPages,
+    StacWindow,
+    matched,
+    windows,
+)
+from terracat.protocols.stac.rows import StacDecoder, collections_frame
+from terracat.request import SearchRequest
+
+__all__ = ["StacBackend", "derived_id"]
+
+WINDOW_PAGES = 10
+"""Pages per time window of ``split=True``: windows small enough to be fetched side by side."""
+
+
+def derived_id(collection: str) -> str:
+    """The STAC id a Terrascope urn derives to: ``urn:eop:VITO:TERRASCOPE_S2_TOC_V2`` ->
+    ``terrascope-s2-toc-v2`` (its last ``:`` part, lower case, ``_`` -> ``-``)."""
+    return collection.rpartition(":")[2].lower().replace("_", "-")
+
+
+class ClientSideFilterWarning(TerracatWarning):
+    """The catalogue cannot filter as asked: the filter is applied to the frame instead."""
+
+
+class StacBackend:
+    """STAC API catalogues (item search over a landing page)."""
+
+    name = "stac"
+
+    def __init__(self, config: CatalogueConfig, session: requests.Session) -> None:
+        self.config = config
+        self.session = session
+        self._conformance: list[str] | None = None
+        self._ids: dict[str, str] = {}
+        self.fetch = StacFetcher(
+            session, config.search_timeout, config.retries, config.max_page_bytes
+        )
+
+    # ---- what the catalogue is -------------------------------------------------------------
+
+    def _get_json(self, url: str) -> Any:
+        try:
+            response = self.session.get(url, timeout=self.config.search_timeout)
+        except requests.exceptions.RequestException as error:
+            raise SearchException(_Unanswered(url, f"no answer ({type(error).__name__})")) from None
+        if response.status_code != 200:
+            raise SearchException(response)
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError as error:
+            raise SearchException(response, f"the answer is not JSON ({error})") from None
+
+    def conformance(self) -> list[str]:
+        """The landing page's ``conformsTo`` (read once)."""
+        if self._conformance is None:
+            landing = self._get_json(self.config.catalogue_url)
+            classes = landing.get("conformsTo") if isinstance(landing, dict) else None
+            self._conformance = [c for c in classes or [] if isinstance(c, str)]
+        return self._conformance
+
+    def transport(self) -> str:
+        """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), or ``""`` (no server-side filter)."""
+        classes = self.conformance()
+        filtering = any(c.endswith("#filter") or c.endswith("/conf/filter") for c in classes)
+        if filtering and any(c.endswith("/cql2-json") for c in classes):
+            return "POST"
+        if filtering and any(c.endswith("/cql2-text") for c in classes):
+            return "GET"
+        return ""
+
+    def _collection_ids(self) -> list[str]:
+        ids: list[str] = []
+        for collection in self._collections():
+            if isinstance(collection.get("id"), str):
+                ids.append(collection["id"])
+        return ids
+
+    def stac_id(self, collection: str) -> str:
+        """The catalogue's id for ``collection``: itself, else the STAC id a urn derives to."""
+        if collection in self._ids:
+            return self._ids[collection]
+        ids = self._collection_ids()
+        if collection in ids:
+            found = collection
+        elif derived_id(collection) in ids:
+            found = derived_id(collection)
+        else:
+            closest = difflib.get_close_matches(derived_id(collection), ids, n=3, cutoff=0.4)
+            hint = f"; the closest it has: {', '.join(closest)}" if closest else ""
+            raise ParameterParserException(
+                f"Failed to parse the value of the 'collection' parameter: {collection!r}. "
+                f"The catalogue {self.config.catalogue_url} has no such collection{hint}."
+            )
+        self._ids[collection] = found
+        return found
+
+    # ---- one search --------------------------------------------------------------------------
+
+    @property
+    def page_size(self) -> int:
+        """``[HTTP] PageSize`` when set, else the STAC default (1,000)."""
+        size = self.config.page_size
+        return _defaults.STAC_PAGE_SIZE if size == _defaults.PAGE_SIZE else size
+
+    def _body(self, request: SearchRequest) -> dict[str, Any]:
+        collections = None if request.collection is None else [self.stac_id(request.collection)]
+        return encode(request, collections=collections)
+
+    def _plan(self, request: SearchRequest) -> tuple[dict[str, Any], Any, str]:
+        """The body the server takes, the filter left to the client (or None), the method."""
+        body = self._body(request)
+        method = self.transport()
+        local = None
+        if "filter" in body and not method:
+            local = cql2.Expr(body.pop("filter"))
+            body.pop("filter-lang", None)
+        return body, local, method or "GET"
+
+    def _call(self, body: dict[str, Any], method: str, size: int) -> Call:
+        url = self.config.catalogue_url + "search"
+        body = {**body, "limit": size}
+        if method == "POST":
+            return Call(url, "POST", body=body)
+        return Call(url, params=as_query(body))
+
+    def _size(self, limit: int | None, local: Any) -> int:
+        if limit is None or local is not None:
+            return self.page_size
+        return max(1, min(self.page_size, limit))
+
+    def _decoder(self, request: SearchRequest) -> StacDecoder:
+        mode = request.filters.get("accessedFrom")
+        return StacDecoder(href_mode="MEP" if str(mode).upper() == "MEP" else "")
+
+    def _builder(self, request: SearchRequest, limit: int | None) -> FrameBuilder:
+        return FrameBuilder(
+            limit, decoder=self._decoder(request), source=self.config.catalogue_url + "search"
+        )
+
+    def search(self, request: SearchRequest, *, split: bool = False) -> geopandas.GeoDataFrame:
+        if request.collection is None:
+            return self._collections_search(request)
+        body, local, method = self._plan(request)
+        builder = self._builder(request, None if local is not None else request.limit)
+        if split and request.limit is None:
+            for batch in self._window_batches(body, method):
+                builder.add(batch)
+        else:
+            limit = None if local is not None else request.limit
+            pages = StacPages(
+                self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
+            )
+            for batch in pages.batches():
+                builder.add(batch)
+        return self._filtered(builder.build(), local, request.limit)
+
+    def _filtered(
+        self, frame: geopandas.GeoDataFrame, local: Any, limit: int | None
+    ) -> geopandas.GeoDataFrame:
+        if local is None:
+            return frame
+        warnings.warn(
+            f"The catalogue {self.config.catalogue_url} does not declare the STAC Filter "
+            f"extension: the filter {local.to_text()} was applied to the frame after the search "
+            "(every item of the rest of the search was fetched).",
+            ClientSideFilterWarning,
+            stacklevel=4,
+        )
+        keep = [_matches(local, text) for text in frame["properties"]]
+        frame = frame[keep]
+        return frame.iloc[:limit] if limit is not None else frame
+
+    def frames(self, request: SearchRequest) -> Iterator[geopandas.GeoDataFrame]:
+        body, local, method = self._plan(request)
+        limit = None if local is not None else request.limit
+        pages = StacPages(
+            self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
+        )
+        source = self.config.catalogue_url + "search"
+        kept = 0
+        for batch in pages.batches():
+            if not batch:
+                continue
+            frame = features_frame(batch, source, decoder=self._decoder(request))
+            if local is not None:
+                frame = self._filtered(frame, local, None)
+                if request.limit is not None:
+                    frame = frame.iloc[: request.limit - kept]
+            kept += len(frame)
+            yield frame
+            if request.limit is not None and kept >= request.limit:
+                return
+
+    def count(self, request: SearchRequest) -> int:
+        body, local, method = self._plan(request)
+        if local is not None:
+            raise SearchException(
+                _Unanswered(self.config.catalogue_url, "no filter extension"),
+                "the catalogue cannot filter on the server (no STAC Filter extension), so it "
+                "cannot count this search; search it and count the rows",
+            )
+        return matched(self.fetch, self._call(body, method, 1))
+
+    def provenance(self, request: SearchRequest) -> dict[str, Any]:
+        if request.collection is None:
+            return {"endpoint": "collections", "query": {}}
+        body, _, method = self._plan(request)
+        return {"endpoint": "search", "method": method, "body": body}
+
+    # ---- time windows ------------------------------------------------------------------------
+
+    def _windows(self, body: dict[str, Any], method: str, most: int) -> list[StacWindow]:
+        def count(interval: str) -> int:
+            return matched(self.fetch, self._call({**body, "datetime": interval}, method, 1))
+
+        found = windows(count, body.get("datetime"), most, self.config.search_workers)
+        return [
+            StacWindow(
+                self._call({**body, "datetime": text}, method, self.page_size), total, low, high
+            )
+            for text, total, low, high in found
+        ]
+
+    def _window_batches(self, body: dict[str, Any], method: str) -> Iterator[list[Any]]:
+        parts = self._windows(body, method, self.page_size * WINDOW_PAGES)
+        with ThreadPoolExecutor(max_workers=max(1, self.config.search_workers)) as pool:
+            fetched = pool.map(
+                lambda w: list(StacPages(self.fetch, w.call, limit=None).batches()), parts
+            )
+            for batches in fetched:
+                yield from batches
+
+    def partitions(
+        self, request: SearchRequest, most: int
+    ) -> tuple[geopandas.GeoDataFrame, list[StacWindow]]:
+        body, local, method = self._plan(request)
+        if local is not None:
+            raise SearchException(
+                _Unanswered(self.config.catalogue_url, "no filter extension"),
+                "the catalogue cannot filter on the server, so it cannot be split into windows",
+            )
+        first = next(StacPages(self.fetch, self._call(body, method, 1), limit=1).batches(), [])
+        meta = features_frame(first, decoder=self._decoder(request)).iloc[:0]
+        return meta, self._windows(body, method, most)
+
+    def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]
+        builder = FrameBuilder(decoder=StacDecoder(), source=part.call.url)
+        for batch in StacPages(self.fetch, part.call, limit=None).batches():
+            builder.add(batch)
+        return builder.build()
+
+    # ---- collections -------------------------------------------------------------------------
+
+    def _collections(self) -> list[dict[str, Any]]:
+        """Every collection of ``/collections``, following its ``next`` links."""
+        url: str | None = self.config.catalogue_url + "collections"
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            answer = self._get_json(url)
+            page = answer.get("collections") if isinstance(answer, dict) else None
+            if not isinstance(page, list):
+                raise SearchException(
+                    _Unanswered(url, "not a collection list"),
+                    f"{url} does not answer a STAC collection list",
+                )
+            found += [c for c in page if isinstance(c, dict)]
+            links = answer.get("links") if isinstance(answer.get("links"), list) else []
+            following = [
+                link for link in links if isinstance(link, dict) and link.get("rel") == "next"
+            ]
+            url = str(following[0]["href"]) if following and following[0].get("href") else None
+        return found
+
+    def _collections_search(self, request: SearchRequest) -> geopandas.GeoDataFrame:
+        return collections_frame(self._collections())
+
+
+def _matches(expression: Any, text: str) -> bool:
+    """Whether an item (its JSON text) matches a CQL2 expression; unknown properties: no."""
+    try:
+        return bool(expression.matches(msgspec.json.decode(text)))
+    except Exception:  # cql2 cannot reduce a comparison with a property the item lacks
+        return False

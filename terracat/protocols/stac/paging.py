@@ -1,0 +1,323 @@
+"""Walking a STAC item search's pages: ``next`` links followed exactly as the server gives them.
+
+A STAC server chains its pages (an opaque token in each ``next`` link, GET or POST with ``body``
+and ``merge``), so one search's pages come one after another, the next fetched while the current
+one is parsed. Concurrency comes from time windows instead (:func:`windows`): the search's
+``datetime`` range halved by ``numberMatched`` counts until each window holds few enough items,
+the windows then searched at once and joined by id (items on a boundary are in two windows).
+
+Every page is checked before it is believed, as on OpenSearch: it must decode as an item
+collection, and it must bring items not yet received, else the search ends in a
+:class:`~terracat.exceptions.SearchException` rather than loop or come back silently short.
+Retries, backoff, the per-page deadline and the body bound are the OpenSearch fetcher's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import requests
+
+from terracat import _defaults
+from terracat._http import (
+    TRANSIENT_ERRORS,
+    BodyTooLarge,
+    attempt_began,
+    read_body,
+    with_retries,
+)
+from terracat.exceptions import SearchException, TooManyResultsException
+from terracat.protocols.opensearch.paging import (
+    _BadBody,
+    _keep_error_body,
+    _Misanswered,
+    _Unanswered,
+    _why_unanswered,
+)
+from terracat.protocols.stac.page import StacPage, decode_stac_page
+from terracat.request import format_datetime, parse_datetime
+
+__all__ = ["Call", "StacFetcher", "StacPages", "StacWindow", "windows"]
+
+logger = logging.getLogger(__name__)
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+SMALLEST_WINDOW = dt.timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One page request: GET ``url`` with ``params``, or POST ``url`` with the JSON ``body``."""
+
+    url: str
+    method: str = "GET"
+    params: dict[str, str] | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def shown(self) -> str:
+        """The call as an error names it."""
+        if self.method == "POST":
+            return f"POST {self.url} {msgspec.json.encode(self.body).decode()}"
+        return self.url if not self.params else f"{self.url}?{_query(self.params)}"
+
+    def following(self, link: dict[str, Any]) -> Call:
+        """The call a ``next`` link names: its href, method, body (merged when it says so)."""
+        method = str(link.get("method", "GET")).upper()
+        headers = link.get("headers") if isinstance(link.get("headers"), dict) else {}
+        if method != "POST":
+            return Call(str(link["href"]), headers=headers)
+        body = link.get("body") if isinstance(link.get("body"), dict) else {}
+        if link.get("merge"):
+            body = {**(self.body or {}), **body}
+        return Call(str(link["href"]), "POST", body=body, headers=headers)
+
+
+def _query(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)
+
+
+@dataclass
+class StacFetcher:
+    """Fetches and decodes one page; the only place a STAC search touches the network."""
+
+    session: requests.Session
+    timeout: float
+    retries: int
+    max_page_bytes: int = _defaults.MAX_PAGE_BYTES
+
+    def __call__(self, call: Call) -> StacPage:
+        try:
+            return with_retries(
+                lambda: self._attempt(call),
+                retries=self.retries,
+                what=f"page {call.url}",
+                retry_on=(_BadBody,),
+            )
+        except _BadBody as error:
+            raise SearchException(
+                error.response, f"the answer is not a STAC item collection ({error})"
+            ) from None
+        except BodyTooLarge as error:
+            raise SearchException(
+                _Misanswered(call.shown(), {}),
+                f"the page is too large: {error} ([HTTP] MaxPageBytes; raise it if the "
+                "catalogue's pages are truly that large)",
+            ) from None
+        except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
+            attempts = self.retries + 1
+            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+            reason = f"no answer: {_why_unanswered(error, call.url, self.timeout)} ({tries})"
+            raise SearchException(_Unanswered(call.url, reason)) from None
+
+    def _attempt(self, call: Call) -> StacPage:
+        with self.session.request(
+            call.method,
+            call.url,
+            params=call.params,
+            json=call.body if call.method == "POST" else None,
+            headers={"Accept": "application/geo+json, application/json", **call.headers},
+            timeout=self.timeout,
+            stream=True,
+        ) as response:
+            logger.debug("%s %s -> %s", call.method, response.url, response.status_code)
+            deadline = attempt_began() + self.timeout
+            if response.status_code != 200:
+                _keep_error_body(response, deadline)
+                raise SearchException(response)
+            body = read_body(response, deadline=deadline, limit=self.max_page_bytes)
+        try:
+            return decode_stac_page(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise _BadBody(response, str(error)) from None
+
+
+def next_link(page: StacPage) -> dict[str, Any] | None:
+    """The page's ``next`` link, if it has one with an href."""
+    for link in page.links:
+        if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
+            return link
+    return None
+
+
+class StacPages:
+    """One search's pages from its first ``call``, ``next`` after ``next``.
+
+    ``limit`` caps the items yielded (``None``: all); the page size is in the first call already.
+    """
+
+    def __init__(
+        self, fetch: Callable[[Call], StacPage], first: Call, *, limit: int | None
+    ) -> None:
+        self.fetch = fetch
+        self.first = first
+        self.limit = limit
+
+    def pages(self) -> Iterator[StacPage]:
+        """The pages, each checked, the next one fetched while the caller takes this one."""
+        if self.limit == 0:
+            return
+        received: set[str] = set()
+        yielded = 0
+        call: Call | None = self.first
+        asked: set[str] = set()
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            page = self.fetch(self.first)
+            while True:
+                ids = {str(feature.id) for feature in page.features}
+                if ids and ids <= received:
+                    raise self._refusal(
+                        call,
+                        "the page holds only items of earlier pages: the catalogue does not page "
+                        "(its next link answers the same items again)",
+                    )
+                received |= ids
+                link = next_link(page)
+                following = None
+                yielded += len(page.features)
+                more = self.limit is None or yielded < self.limit
+                if link is not None and page.features and more and call is not None:
+                    call = call.following(link)
+                    if call.shown() in asked:
+                        raise self._refusal(call, "the next link names a page already fetched")
+                    asked.add(call.shown())
+                    following = prefetch.submit(self.fetch, call)
+                elif link is not None and not page.features and more:
+                    raise self._refusal(
+                        call, "an empty page with a next link: the result would be partial"
+                    )
+                yield page
+                if following is None:
+                    return
+                page = following.result()
+
+    def features(self) -> Iterator[Any]:
+        """The items, up to the limit."""
+        count = 0
+        for page in self.pages():
+            for feature in page.features:
+                yield feature
+                count += 1
+                if self.limit is not None and count >= self.limit:
+                    return
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The items page by page, the last cut at the limit."""
+        count = 0
+        for page in self.pages():
+            batch = list(page.features)
+            if self.limit is not None:
+                batch = batch[: self.limit - count]
+            count += len(batch)
+            yield batch
+            if self.limit is not None and count >= self.limit:
+                return
+
+    def _refusal(self, call: Call | None, what: str) -> SearchException:
+        return SearchException(_Misanswered((call or self.first).shown(), {}), what)
+
+
+def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
+    """``numberMatched`` of a search (``call`` asks one item), or a clear SearchException."""
+    page = fetch(call)
+    if page.numberMatched is None or page.numberMatched < 0:
+        raise SearchException(
+            _Misanswered(call.shown(), {}),
+            "the catalogue does not count its results (no numberMatched in its item collection): "
+            "count and split=True need a count; search without them",
+        )
+    return page.numberMatched
+
+
+@dataclass(frozen=True)
+class StacWindow:
+    """A slice of a search's time range: its first call, its count, the items it owns."""
+
+    call: Call
+    total: int
+    low: dt.datetime | None  # None: from the beginning of time (the first window)
+    high: dt.datetime | None  # None: to the end of time (the last window)
+
+    def owns(self, begin: Any) -> Any:
+        """Which items (by acquisition start, a datetime Series) this window owns (half-open)."""
+        owned = begin.notna() if self.low is not None else begin.notna() | begin.isna()
+        if self.low is not None:
+            owned &= begin >= self.low
+        if self.high is not None:
+            owned &= begin < self.high
+        return owned
+
+
+def _bounds(interval: str | None) -> tuple[dt.datetime, dt.datetime, str, str]:
+    low_text, _, high_text = (interval or "../..").partition("/")
+    if not high_text:  # one instant: nothing to split, a window of it
+        high_text = low_text
+    low = EPOCH if low_text in ("", "..") else parse_datetime(low_text, "start")
+    high = (
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        if high_text in ("", "..")
+        else parse_datetime(high_text, "end")
+    )
+    return low, high, low_text or "..", high_text or ".."
+
+
+def windows(
+    count: Callable[[str], int], interval: str | None, most: int, workers: int
+) -> list[tuple[str, int, dt.datetime | None, dt.datetime | None]]:
+    """Time windows covering ``interval`` (a STAC ``datetime``), each of at most ``most`` items.
+
+    ``count(datetime)`` is the search's ``numberMatched`` over one window. The interval is
+    halved where a window holds too many; STAC intervals are closed, so an item on a boundary
+    is counted (and fetched) in both windows and belongs to the one its acquisition begins in.
+    When the two halves share more than ``most`` (items spanning the middle, a server that
+    ignores ``datetime``), no split can fit: a TooManyResultsException says so at once.
+    Returns ``(datetime, total, low, high)`` of each window, in time order.
+    """
+    low, high, low_text, high_text = _bounds(interval)
+    level = [(low, high, low_text, high_text)]
+    halved: list[int] = []
+    done: list[tuple[dt.datetime, str, int]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while level:
+            texts = [f"{lo_t}/{hi_t}" if lo_t != hi_t else lo_t for _, _, lo_t, hi_t in level]
+            counts = list(pool.map(count, texts))
+            for pair, whole in enumerate(halved):
+                shared = sum(counts[2 * pair : 2 * pair + 2]) - whole
+                if shared > most:
+                    raise TooManyResultsException(
+                        f"Splitting by time does not divide this search: more than {most} items "
+                        f"lie on both sides of {level[2 * pair][3]} (items spanning that instant, "
+                        "or a catalogue that ignores datetime). Please narrow down the search "
+                        "otherwise (area, product type, cloud cover...)."
+                    )
+            following, halved = [], []
+            for (lo, hi, lo_t, hi_t), text, total in zip(level, texts, counts, strict=True):
+                if total <= most:
+                    if total:
+                        done.append((lo, text, total))
+                elif hi - lo <= SMALLEST_WINDOW:
+                    raise TooManyResultsException(
+                        f"More than {most} items in {text}: they cannot be split by time"
+                    )
+                else:
+                    middle = (lo + (hi - lo) / 2).replace(microsecond=0)
+                    middle_text = format_datetime(middle)
+                    following += [(lo, middle, lo_t, middle_text), (middle, hi, middle_text, hi_t)]
+                    halved.append(total)
+            level = following
+    done.sort(key=lambda item: item[0])
+    result = []
+    for index, (_lo, text, total) in enumerate(done):
+        lo_t, _, hi_t = text.partition("/")
+        lower = None if index == 0 else parse_datetime(lo_t, "start")
+        upper = None if index == len(done) - 1 else parse_datetime(hi_t or lo_t, "end")
+        result.append((text, total, lower, upper))
+    return result
