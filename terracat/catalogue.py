@@ -163,7 +163,8 @@ class Catalogue:
         """
         chosen = environment if environment is not None else environment_of(url)
         checked = CatalogueConfig.from_url(url, chosen)  # validates the URL before any request
-        protocol = detect_protocol(checked.catalogue_url, checked)
+        # the landing page as the user wrote it: some STAC APIs answer 404 for ``/v1/``
+        protocol = detect_protocol(url.strip(), checked)
         return cls(CatalogueConfig.from_url(url, chosen, protocol=protocol))
 
     def close(self) -> None:
