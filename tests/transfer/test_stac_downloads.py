@@ -165,3 +165,19 @@ def test_the_mep_hrefs_point_at_files_that_exist(local_catalogue) -> None:
     for href in frame.terracat.files("all")["href"]:
         if href.startswith("file://"):
             assert os.path.exists(unquote(urlsplit(href).path)), href
+
+
+@pytest.mark.skipif(
+    "stac" not in __import__("terracat.protocols").protocols.BACKENDS,
+    reason="the STAC backend (branch c16-backend) is not registered yet",
+)
+def test_a_stac_search_downloads_with_the_catalogue_that_searched_it(
+    local_catalogue, tmp_path
+) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_dict(_stac_config(local_catalogue).config)
+    parser.set("Catalogue", "Protocol", "stac")
+    catalogue = Catalogue(CatalogueConfig(parser)).authenticate_non_interactive("demo", "demo")
+    frame = catalogue.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", limit=1)
+    report = frame.terracat.download(tmp_path, progress=False)  # no catalogue=: its provenance
+    assert len(report) > 0 and (report["status"] == "downloaded").all(), report
