@@ -11,15 +11,25 @@ from typing import Any
 
 import geopandas
 
-from terracat.catalogue import Catalogue, default_catalogue
+from terracat.catalogue import Catalogue, catalogue_at, default_catalogue
 from terracat.exceptions import AuthenticationException
 from terracat.frame.io import read_frame
 
 __all__ = ["collections", "count", "login", "read_parquet", "search"]
 
+CatalogueLike = Catalogue | str | None
+"""A ``Catalogue``, a catalogue URL (its protocol read from its landing page), or ``None``."""
+
+
+def _catalogue(catalogue: CatalogueLike) -> Catalogue:
+    """``catalogue`` as a ``Catalogue``: a URL is looked at once (:func:`catalogue_at`)."""
+    if isinstance(catalogue, str):
+        return catalogue_at(catalogue)
+    return default_catalogue(catalogue)
+
 
 def search(
-    collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any
+    collection: str, *, catalogue: CatalogueLike = None, **kwargs: Any
 ) -> geopandas.GeoDataFrame:
     """Search a collection's products into a GeoDataFrame, one row per product.
 
@@ -27,8 +37,10 @@ def search(
     ----------
     collection : str
         the collection identifier, e.g. ``urn:eop:VITO:TERRASCOPE_S2_TOC_V2``
-    catalogue : Catalogue, optional
-        where to search; the default Terrascope catalogue when ``None``
+    catalogue : Catalogue or str, optional
+        where to search: a ``Catalogue``, a catalogue URL (``"https://stac.terrascope.be/"``;
+        OpenSearch or STAC, read from its landing page once per URL), or ``None`` for the
+        default Terrascope catalogue
     **kwargs
         ``start``, ``end``, ``bbox``, ``geometry``, ``cloudCover``, ``tileId``, ``limit``,
         ``split`` ... as :meth:`Catalogue.search` takes them
@@ -38,17 +50,17 @@ def search(
     >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", start="2022-02-01",
     ...                 end="2022-03-01", cloudCover=10)  # doctest: +SKIP
     """
-    return default_catalogue(catalogue).search(collection, **kwargs)
+    return _catalogue(catalogue).search(collection, **kwargs)
 
 
-def collections(*, catalogue: Catalogue | None = None, **kwargs: Any) -> geopandas.GeoDataFrame:
+def collections(*, catalogue: CatalogueLike = None, **kwargs: Any) -> geopandas.GeoDataFrame:
     """The catalogue's collections as a GeoDataFrame (see :meth:`Catalogue.collections`)."""
-    return default_catalogue(catalogue).collections(**kwargs)
+    return _catalogue(catalogue).collections(**kwargs)
 
 
-def count(collection: str, *, catalogue: Catalogue | None = None, **kwargs: Any) -> int:
+def count(collection: str, *, catalogue: CatalogueLike = None, **kwargs: Any) -> int:
     """The number of products a search would return, from one ``count=0`` request."""
-    return default_catalogue(catalogue).count(collection, **kwargs)
+    return _catalogue(catalogue).count(collection, **kwargs)
 
 
 def login(
@@ -57,7 +69,7 @@ def login(
     *,
     device: bool = False,
     cache: bool = True,
-    catalogue: Catalogue | None = None,
+    catalogue: CatalogueLike = None,
 ) -> Catalogue:
     """Sign in to the default catalogue (or ``catalogue``), reusing a cached sign-in.
 
@@ -70,7 +82,7 @@ def login(
     >>> terracat.login()  # doctest: +SKIP
     >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", ...).terracat.download("out/")  # doctest: +SKIP
     """
-    catalogue = default_catalogue(catalogue)
+    catalogue = _catalogue(catalogue)
     if username is not None or password is not None:
         if username is None or password is None:
             raise AuthenticationException("login needs both a username and a password, or neither")

@@ -23,7 +23,8 @@ import pandas as pd
 
 from terracat._http import make_session
 from terracat.auth import TokenCache, cache_key, sign_in
-from terracat.config import CatalogueConfig
+from terracat.config import CatalogueConfig, CatalogueEnvironment
+from terracat.discovery import detect_protocol
 from terracat.products import (
     Collection,
     Product,
@@ -39,7 +40,7 @@ from terracat.protocols import Backend, backend_for
 from terracat.request import SearchRequest, filter_parameters
 from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
 
-__all__ = ["Catalogue", "catalogue_for", "default_catalogue"]
+__all__ = ["Catalogue", "catalogue_at", "catalogue_for", "default_catalogue", "environment_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,39 @@ def catalogue_for(url: str | None, client: str | None = None) -> Catalogue:
             if catalogue is not None:
                 return catalogue
     if url and url != default_catalogue().config.catalogue_url:
-        return Catalogue(CatalogueConfig.from_url(url))
+        # the bundled environment at that URL signs in as it does (CDSE, Terrascope STAC)
+        return Catalogue(CatalogueConfig.from_url(url, environment_of(url)))
     return default_catalogue()
+
+
+_at_url: dict[str, Catalogue] = {}
+_at_url_lock = threading.Lock()
+
+
+def catalogue_at(url: str) -> Catalogue:
+    """The catalogue at ``url`` as :meth:`Catalogue.from_url` finds it, made once per URL.
+
+    ``terracat.search(..., catalogue="https://...")`` in a loop then asks the landing page once,
+    and keeps one session (and one sign-in) per URL.
+    """
+    with _at_url_lock:
+        found = _at_url.get(url)
+    if found is not None:
+        return found
+    made = Catalogue.from_url(url)
+    with _at_url_lock:
+        return _at_url.setdefault(url, made)
+
+
+def environment_of(url: str) -> CatalogueEnvironment:
+    """The bundled environment whose catalogue is at ``url`` (its sign-in and transfers), else
+    ``TERRASCOPE``, as :meth:`CatalogueConfig.from_url` assumes."""
+    wanted = url.strip().rstrip("/").lower()
+    for environment in CatalogueEnvironment:
+        bundled = CatalogueConfig.from_environment(environment).catalogue_url
+        if bundled.rstrip("/").lower() == wanted:
+            return environment
+    return CatalogueEnvironment.TERRASCOPE
 
 
 _default: Catalogue | None = None
@@ -106,6 +138,34 @@ class Catalogue:
         self._downloads: Any = None
         with _live_lock:
             _live[self.config.catalogue_url] = weakref.ref(self)
+
+    @classmethod
+    def from_url(cls, url: str, environment: CatalogueEnvironment | None = None) -> Catalogue:
+        """A catalogue for ``url``, speaking the protocol its landing page announces.
+
+        One GET of ``url`` (bounded by ``[HTTP] SearchTimeout``): a STAC API landing page (its
+        ``conformsTo`` holds an ``https://api.stacspec.org/v1.*/core`` class) gives the STAC
+        protocol, anything else OpenSearch. The other values (sign-in, transfers) are those of
+        ``environment``; by default, of the bundled environment at that URL
+        (``https://stac.terrascope.be/`` is ``TERRASCOPE_STAC``), else of ``TERRASCOPE``.
+        :meth:`CatalogueConfig.from_url` builds the configuration without any request.
+
+        Raises
+        ------
+        ConfigurationException
+            when ``url`` is not an http(s) URL, or its host cannot be reached or fails (5xx)
+
+        Examples
+        --------
+        >>> catalogue = Catalogue.from_url("https://stac.terrascope.be/")  # doctest: +SKIP
+        >>> catalogue.config.protocol  # doctest: +SKIP
+        'stac'
+        """
+        chosen = environment if environment is not None else environment_of(url)
+        checked = CatalogueConfig.from_url(url, chosen)  # validates the URL before any request
+        # the landing page as the user wrote it: some STAC APIs answer 404 for ``/v1/``
+        protocol = detect_protocol(url.strip(), checked)
+        return cls(CatalogueConfig.from_url(url, chosen, protocol=protocol))
 
     def close(self) -> None:
         """Close the catalogue's connections (searches and downloads)."""

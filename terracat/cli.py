@@ -35,13 +35,13 @@ class _Group(click.Group):
 @click.group(cls=_Group)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def main(verbose: int) -> None:
-    """Search, export and download Earth-observation products from OpenSearch catalogues."""
+    """Search, export and download Earth-observation products from OpenSearch and STAC catalogues."""
     # the commands report failures themselves; -v adds the library's own account of them
     level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-ENVIRONMENTS = ("terrascope", "hrvpp", "cgls")
+ENVIRONMENTS = ("terrascope", "hrvpp", "cgls", "terrascope_stac", "cdse")
 TABLE_COLUMNS = ("title", "beginningDateTime", "tileId", "relativeOrbitNumber", "cloudCover")
 
 
@@ -51,9 +51,9 @@ def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--env",
         type=click.Choice(ENVIRONMENTS),
-        default="terrascope",
-        show_default=True,
-        help="A bundled catalogue configuration.",
+        default=None,
+        help="A bundled catalogue configuration [default: terrascope; with --url, the bundled "
+        "one at that URL, else terrascope].",
     )
     @click.option(
         "--config",
@@ -64,26 +64,27 @@ def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--url",
         envvar="TERRACAT_URL",
-        help="The catalogue's URL (or $TERRACAT_URL), e.g. a local one.",
+        help="The catalogue's URL (or $TERRACAT_URL), e.g. a local one; OpenSearch or STAC, "
+        "read from its landing page.",
     )
     @functools.wraps(command)
-    def wrapped(env: str, config_file: Path | None, url: str | None, **kwargs: Any) -> Any:
+    def wrapped(env: str | None, config_file: Path | None, url: str | None, **kwargs: Any) -> Any:
         return command(catalogue=_catalogue(env, config_file, url), **kwargs)
 
     return wrapped
 
 
-def _catalogue(env: str, config_file: Path | None, url: str | None) -> Catalogue:
+def _catalogue(env: str | None, config_file: Path | None, url: str | None) -> Catalogue:
     from terracat.catalogue import Catalogue
     from terracat.config import CatalogueConfig, CatalogueEnvironment
 
-    environment = CatalogueEnvironment[env.upper()]
+    environment = CatalogueEnvironment[env.upper()] if env else None
     if url:
-        config = CatalogueConfig.from_url(url, environment)
-    else:
-        config = CatalogueConfig.from_environment(
-            environment, str(config_file) if config_file else None
-        )
+        # the protocol (OpenSearch or STAC) is read from the URL's landing page
+        return Catalogue.from_url(url, environment)
+    config = CatalogueConfig.from_environment(
+        environment or CatalogueEnvironment.TERRASCOPE, str(config_file) if config_file else None
+    )
     return Catalogue(config)
 
 

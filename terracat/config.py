@@ -43,6 +43,10 @@ class CatalogueEnvironment(Enum):
     TERRASCOPE = "terrascope.ini"
     HRVPP = "hrvpp.ini"
     CGLS = "cgls.ini"
+    TERRASCOPE_STAC = "terrascope_stac.ini"
+    """Terrascope's STAC API, with the same sign-in and download service as ``TERRASCOPE``."""
+    CDSE = "cdse.ini"
+    """The Copernicus Data Space Ecosystem's STAC API, its identity service and its ``eodata`` S3."""
 
 
 class _SourcedConfigParser(configparser.ConfigParser):
@@ -396,12 +400,17 @@ class CatalogueConfig:
 
     @staticmethod
     def from_url(
-        url: str, environment: CatalogueEnvironment = CatalogueEnvironment.TERRASCOPE
+        url: str,
+        environment: CatalogueEnvironment = CatalogueEnvironment.TERRASCOPE,
+        *,
+        protocol: str | None = None,
     ) -> CatalogueConfig:
         """Get an environment's configuration with only the catalogue URL replaced.
 
         This is how a client talks to a local catalogue (``terracat serve``) or a mirror while
-        keeping the environment's sign-in endpoints and transfer settings.
+        keeping the environment's sign-in endpoints and transfer settings. No request is sent:
+        the protocol is the environment's unless ``protocol`` is given
+        (:meth:`terracat.Catalogue.from_url` reads it from the catalogue's landing page).
 
         Parameters
         ----------
@@ -409,6 +418,8 @@ class CatalogueConfig:
             the catalogue's base URL, http:// or https://
         environment : CatalogueEnvironment, default TERRASCOPE
             the environment whose other values are kept
+        protocol : str, optional
+            the catalogue's protocol (``opensearch``, ``stac``), replacing the environment's
 
         Returns
         -------
@@ -433,6 +444,14 @@ class CatalogueConfig:
         # Escape '%' so that percent-encoded URLs survive ConfigParser's interpolation.
         parser.set("Catalogue", "URL", url.replace("%", "%%"))
         parser.origins[("Catalogue", "url")] = "the URL given to CatalogueConfig.from_url"
+        if protocol is not None:
+            if not isinstance(protocol, str):
+                raise ConfigurationException(
+                    f"The catalogue protocol must be a str, not {type(protocol).__name__}: "
+                    f"{protocol!r}."
+                )
+            parser.set("Catalogue", "Protocol", protocol.replace("%", "%%"))
+            parser.origins[("Catalogue", "protocol")] = "the protocol given to from_url"
         return CatalogueConfig(parser)
 
 

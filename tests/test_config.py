@@ -37,6 +37,9 @@ def test_environment_values_are_the_reference_file_names() -> None:
         "TERRASCOPE": "terrascope.ini",
         "HRVPP": "hrvpp.ini",
         "CGLS": "cgls.ini",
+        # issue 16: the STAC catalogues (their values: tests/test_stac_config.py)
+        "TERRASCOPE_STAC": "terrascope_stac.ini",
+        "CDSE": "cdse.ini",
     }
 
 
