@@ -19,16 +19,11 @@ from terracat.cli import _catalogue as cli_catalogue
 from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.discovery import detect_protocol, protocol_of_landing_page
 from terracat.exceptions import ConfigurationException
-from terracat.protocols import BACKENDS
 from terracat.server import LocalCatalogue
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 TERRASCOPE_SSO = "https://sso.terrascope.be/auth/realms/terrascope/protocol/openid-connect"
 CDSE_SSO = "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect"
-
-needs_stac_backend = pytest.mark.skipif(
-    "stac" not in BACKENDS, reason="the STAC backend (branch c16-backend) is not registered yet"
-)
 
 
 def _closed_port() -> int:
@@ -157,7 +152,6 @@ def test_the_local_catalogues_stac_face_is_stac(local_catalogue: LocalCatalogue,
     assert detect_protocol(config.catalogue_url, config) == "stac"
 
 
-@needs_stac_backend
 def test_catalogue_from_url_on_the_stac_face_speaks_stac(local_catalogue: LocalCatalogue) -> None:
     catalogue = Catalogue.from_url(f"{local_catalogue.url}stac/")
     assert catalogue.config.protocol == "stac"

@@ -167,10 +167,6 @@ def test_the_mep_hrefs_point_at_files_that_exist(local_catalogue) -> None:
             assert os.path.exists(unquote(urlsplit(href).path)), href
 
 
-@pytest.mark.skipif(
-    "stac" not in __import__("terracat.protocols").protocols.BACKENDS,
-    reason="the STAC backend (branch c16-backend) is not registered yet",
-)
 def test_a_stac_search_downloads_with_the_catalogue_that_searched_it(
     local_catalogue, tmp_path
 ) -> None:
