@@ -20,22 +20,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import requests
-import urllib3
 
 from terracat import _defaults
 from terracat._http import (
     TRANSIENT_ERRORS,
     BodyTooLarge,
-    DeadlineExceeded,
     attempt_began,
     read_body,
     with_retries,
 )
 from terracat.exceptions import SearchException, TooManyResultsException
+from terracat.protocols.answers import (
+    BadBody,
+    Misanswered,
+    Unanswered,
+    host_of,
+    keep_error_body,
+    why_unanswered,
+)
 from terracat.protocols.opensearch.page import Page, decode_page
 from terracat.request import format_datetime, parse_datetime
 
@@ -47,14 +53,6 @@ T = TypeVar("T")
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SMALLEST_WINDOW = dt.timedelta(seconds=2)
-
-
-class _BadBody(Exception):
-    """A 200 answer whose body is not a catalogue page (truncated, HTML, wrong shape)."""
-
-    def __init__(self, response: requests.Response, reason: str) -> None:
-        super().__init__(reason)
-        self.response = response
 
 
 @dataclass
@@ -77,23 +75,23 @@ class PageFetcher:
                 lambda: self._attempt(params),
                 retries=self.retries,
                 what=f"page {self.url}",
-                retry_on=(_BadBody,),
+                retry_on=(BadBody,),
             )
-        except _BadBody as error:
+        except BadBody as error:
             raise SearchException(
                 error.response, f"the answer is not an OpenSearch GeoJSON page ({error})"
             ) from None
         except BodyTooLarge as error:
             raise SearchException(
-                _Misanswered(self.url, params),
-                f"the page from {_host(self.url)} is too large: {error} ([HTTP] MaxPageBytes; "
+                Misanswered(self.url, params),
+                f"the page from {host_of(self.url)} is too large: {error} ([HTTP] MaxPageBytes; "
                 "raise it if the catalogue's pages are truly that large)",
             ) from None
         except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
             attempts = self.retries + 1  # a transient failure stands once the budget is spent
             tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-            reason = f"no answer: {_why_unanswered(error, self.url, self.timeout)} ({tries})"
-            raise SearchException(_Unanswered(self.url, reason)) from None
+            reason = f"no answer: {why_unanswered(error, self.url, self.timeout)} ({tries})"
+            raise SearchException(Unanswered(self.url, reason)) from None
 
     def _attempt(self, params: dict[str, Any]) -> Page:
         with self.session.get(
@@ -103,93 +101,16 @@ class PageFetcher:
             # connect and headers were bounded by the timeout; the body gets what is left of it
             deadline = attempt_began() + self.timeout
             if response.status_code != 200:
-                _keep_error_body(response, deadline)
+                keep_error_body(response, deadline)
                 raise SearchException(response)
             body = read_body(response, deadline=deadline, limit=self.max_page_bytes)
         try:
             page = decode_page(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise _BadBody(response, str(error)) from None
+            raise BadBody(response, str(error)) from None
         if page.totalResults is None:
-            raise _BadBody(response, "it has no totalResults")
+            raise BadBody(response, "it has no totalResults")
         return page
-
-
-def _keep_error_body(response: requests.Response, deadline: float) -> None:
-    """Read an error answer's body (bounded, as a page's), for the exception's message."""
-    try:
-        response._content = read_body(response, deadline=deadline, limit=_ERROR_BODY_BYTES)
-    except (BodyTooLarge, *TRANSIENT_ERRORS):
-        response._content = b""
-
-
-_ERROR_BODY_BYTES = 1024 * 1024  # an OGC exception document is a few hundred bytes
-
-
-def _host(url: str) -> str:
-    """Host and port of ``url``, without any credentials a URL might carry."""
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-
-
-def _why_unanswered(error: BaseException, url: str, timeout: float) -> str:
-    """One line for a page that never arrived: what happened, naming the host."""
-    host = _host(url)
-    cause = _root_cause(error)
-    if isinstance(error, DeadlineExceeded) or isinstance(cause, DeadlineExceeded):
-        return (
-            f"timed out: {host} did not send the page within {timeout:g} s ([HTTP] SearchTimeout)"
-        )
-    if isinstance(cause, urllib3.exceptions.NewConnectionError):
-        detail = str(cause).rpartition(": ")[2] or type(cause).__name__
-        return f"{host} cannot be reached ({detail})"
-    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) or isinstance(
-        error, requests.exceptions.ConnectTimeout
-    ):
-        return f"timed out: {host} cannot be reached within {timeout:g} s ([HTTP] SearchTimeout)"
-    if isinstance(cause, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) or isinstance(
-        error, requests.exceptions.Timeout
-    ):
-        return f"timed out: {host} did not answer within {timeout:g} s ([HTTP] SearchTimeout)"
-    return f"no answer received in full from {host} ({type(cause).__name__})"
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """The innermost failure behind requests' and urllib3's wrappers (``MaxRetryError.reason``)."""
-    seen: set[int] = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        inner = getattr(error, "reason", None)
-        if not isinstance(inner, BaseException) and error.args:
-            inner = error.args[0]
-        if not isinstance(inner, BaseException):
-            return error
-        error = inner
-    return error
-
-
-class _Unanswered:
-    """Stands in for a response when the catalogue gave no usable answer at all."""
-
-    status_code = None
-    headers: dict[str, str] = {}  # noqa: RUF012 - read-only stand-in
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        self.text = ""
-
-    def json(self) -> Any:
-        raise ValueError("no body")
-
-
-class _Misanswered(_Unanswered):
-    """Stands in for the response of a page that arrived but is not the one asked for."""
-
-    status_code = 200  # type: ignore[assignment]
-
-    def __init__(self, url: str, params: dict[str, Any]) -> None:
-        super().__init__(f"{url}?{urlencode(params)}" if params else url, "OK")
 
 
 @dataclass(frozen=True)
@@ -285,7 +206,7 @@ class Pages:
 
     def _refusal(self, query: dict[str, Any], what: str) -> SearchException:
         """A SearchException for an answer that arrived but cannot be believed, saying why."""
-        return SearchException(_Misanswered(getattr(self.fetch, "url", ""), query), what)
+        return SearchException(Misanswered(getattr(self.fetch, "url", ""), query), what)
 
     def _check_depth(self, first: Page) -> int:
         total = first.totalResults or 0

@@ -25,7 +25,7 @@ from terracat import _defaults
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
 from terracat.frame import FrameBuilder, features_frame
-from terracat.protocols.opensearch.paging import _Unanswered
+from terracat.protocols.answers import Unanswered
 from terracat.protocols.stac.encode import as_query, encode
 from terracat.protocols.stac.paging import (
     Call,
@@ -74,7 +74,7 @@ class StacBackend:
         try:
             response = self.session.get(url, timeout=self.config.search_timeout)
         except requests.exceptions.RequestException as error:
-            raise SearchException(_Unanswered(url, f"no answer ({type(error).__name__})")) from None
+            raise SearchException(Unanswered(url, f"no answer ({type(error).__name__})")) from None
         if response.status_code != 200:
             raise SearchException(response)
         try:
@@ -227,7 +227,7 @@ class StacBackend:
         body, local, method = self._plan(request)
         if local is not None:
             raise SearchException(
-                _Unanswered(self.config.catalogue_url, "no filter extension"),
+                Unanswered(self.config.catalogue_url, "no filter extension"),
                 "the catalogue cannot filter on the server (no STAC Filter extension), so it "
                 "cannot count this search; search it and count the rows",
             )
@@ -268,7 +268,7 @@ class StacBackend:
         body, local, method = self._plan(request)
         if local is not None:
             raise SearchException(
-                _Unanswered(self.config.catalogue_url, "no filter extension"),
+                Unanswered(self.config.catalogue_url, "no filter extension"),
                 "the catalogue cannot filter on the server, so it cannot be split into windows",
             )
         first = next(StacPages(self.fetch, self._call(body, method, 1), limit=1).batches(), [])
@@ -294,7 +294,7 @@ class StacBackend:
             page = answer.get("collections") if isinstance(answer, dict) else None
             if not isinstance(page, list):
                 raise SearchException(
-                    _Unanswered(url, "not a collection list"),
+                    Unanswered(url, "not a collection list"),
                     f"{url} does not answer a STAC collection list",
                 )
             found += [c for c in page if isinstance(c, dict)]

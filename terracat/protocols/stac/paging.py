@@ -33,12 +33,12 @@ from terracat._http import (
     with_retries,
 )
 from terracat.exceptions import SearchException, TooManyResultsException
-from terracat.protocols.opensearch.paging import (
-    _BadBody,
-    _keep_error_body,
-    _Misanswered,
-    _Unanswered,
-    _why_unanswered,
+from terracat.protocols.answers import (
+    BadBody,
+    Misanswered,
+    Unanswered,
+    keep_error_body,
+    why_unanswered,
 )
 from terracat.protocols.stac.page import StacPage, decode_stac_page
 from terracat.request import format_datetime, parse_datetime
@@ -100,23 +100,23 @@ class StacFetcher:
                 lambda: self._attempt(call),
                 retries=self.retries,
                 what=f"page {call.url}",
-                retry_on=(_BadBody,),
+                retry_on=(BadBody,),
             )
-        except _BadBody as error:
+        except BadBody as error:
             raise SearchException(
                 error.response, f"the answer is not a STAC item collection ({error})"
             ) from None
         except BodyTooLarge as error:
             raise SearchException(
-                _Misanswered(call.shown(), {}),
+                Misanswered(call.shown(), {}),
                 f"the page is too large: {error} ([HTTP] MaxPageBytes; raise it if the "
                 "catalogue's pages are truly that large)",
             ) from None
         except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
             attempts = self.retries + 1
             tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-            reason = f"no answer: {_why_unanswered(error, call.url, self.timeout)} ({tries})"
-            raise SearchException(_Unanswered(call.url, reason)) from None
+            reason = f"no answer: {why_unanswered(error, call.url, self.timeout)} ({tries})"
+            raise SearchException(Unanswered(call.url, reason)) from None
 
     def _attempt(self, call: Call) -> StacPage:
         with self.session.request(
@@ -131,13 +131,13 @@ class StacFetcher:
             logger.debug("%s %s -> %s", call.method, response.url, response.status_code)
             deadline = attempt_began() + self.timeout
             if response.status_code != 200:
-                _keep_error_body(response, deadline)
+                keep_error_body(response, deadline)
                 raise SearchException(response)
             body = read_body(response, deadline=deadline, limit=self.max_page_bytes)
         try:
             return decode_stac_page(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise _BadBody(response, str(error)) from None
+            raise BadBody(response, str(error)) from None
 
 
 def next_link(page: StacPage) -> dict[str, Any] | None:
@@ -222,7 +222,7 @@ class StacPages:
                 return
 
     def _refusal(self, call: Call | None, what: str) -> SearchException:
-        return SearchException(_Misanswered((call or self.first).shown(), {}), what)
+        return SearchException(Misanswered((call or self.first).shown(), {}), what)
 
 
 def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
@@ -230,7 +230,7 @@ def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
     page = fetch(call)
     if page.numberMatched is None or page.numberMatched < 0:
         raise SearchException(
-            _Misanswered(call.shown(), {}),
+            Misanswered(call.shown(), {}),
             "the catalogue does not count its results (no numberMatched in its item collection): "
             "count and split=True need a count; search without them",
         )
