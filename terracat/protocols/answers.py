@@ -1,26 +1,42 @@
-"""What a catalogue answered when it did not answer a page: shared by every protocol's paging.
+"""What a catalogue answered, checked the same way by every protocol's paging.
 
-A search that fails must say why in one line naming the host (refused, timed out, dripped past
-its deadline, cut), and a ``SearchException`` carries a response: these stand in for one when no
-usable response exists, and :func:`keep_error_body` reads an error answer's body, bounded, for
-the message.
+A page is fetched within one retry budget and every failure becomes one ``SearchException`` that
+says why in one line naming the host (refused, timed out, dripped past its deadline, cut, too
+large, not a page of that protocol): :func:`fetched_page`. A ``SearchException`` carries a
+response; :class:`Unanswered` and :class:`Misanswered` stand in for one when no usable response
+exists, and :func:`keep_error_body` reads an error answer's body, bounded, for the message. JSON
+is UTF-8, and msgspec does not check the raw parts it keeps: :func:`is_utf8` checks a whole body.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
+import numpy as np
+import pyarrow as pa
 import requests
 import urllib3
 
-from terracat._http import TRANSIENT_ERRORS, BodyTooLarge, DeadlineExceeded, read_body
+from terracat._http import (
+    TRANSIENT_ERRORS,
+    BodyTooLarge,
+    DeadlineExceeded,
+    read_body,
+    with_retries,
+)
+from terracat.exceptions import SearchException
+
+T = TypeVar("T")
 
 __all__ = [
     "BadBody",
     "Misanswered",
     "Unanswered",
+    "fetched_page",
     "host_of",
+    "is_utf8",
     "keep_error_body",
     "why_unanswered",
 ]
@@ -109,3 +125,42 @@ class Misanswered(Unanswered):
 
     def __init__(self, url: str, params: dict[str, Any]) -> None:
         super().__init__(f"{url}?{urlencode(params)}" if params else url, "OK")
+
+
+def fetched_page(
+    attempt: Callable[[], T], *, url: str, shown: str, timeout: float, retries: int, kind: str
+) -> T:
+    """One page: ``attempt`` run within one retry budget, every failure a ``SearchException``
+    that says why in one line (``kind`` names what a page should have been).
+
+    ``url`` is the page's endpoint (its host is named), ``shown`` the request as a user would
+    read it again (with its query).
+    """
+    try:
+        return with_retries(attempt, retries=retries, what=f"page {url}", retry_on=(BadBody,))
+    except BadBody as error:
+        raise SearchException(error.response, f"the answer is not {kind} ({error})") from None
+    except BodyTooLarge as error:
+        raise SearchException(
+            Misanswered(shown, {}),
+            f"the page from {host_of(url)} is too large: {error} ([HTTP] MaxPageBytes; "
+            "raise it if the catalogue's pages are truly that large)",
+        ) from None
+    except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
+        attempts = retries + 1  # a transient failure stands once the budget is spent
+        tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        reason = f"no answer: {why_unanswered(error, url, timeout)} ({tries})"
+        raise SearchException(Unanswered(url, reason)) from None
+
+
+def is_utf8(body: bytes) -> bool:
+    """Whether ``body`` is UTF-8 text, checked by Arrow without a copy (JSON is UTF-8, and
+    msgspec does not check the raw parts it keeps)."""
+    large = len(body) >= 2**31
+    size = pa.py_buffer(np.array([0, len(body)], np.int64 if large else np.int32))
+    binary, text = (pa.large_binary(), pa.large_string()) if large else (pa.binary(), pa.string())
+    try:
+        pa.Array.from_buffers(binary, 1, [None, size, pa.py_buffer(body)]).cast(text)
+    except pa.ArrowInvalid:
+        return False
+    return True

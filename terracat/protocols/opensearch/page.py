@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import numpy as np
-import pyarrow as pa
+
+from terracat.protocols.answers import is_utf8
 
 __all__ = ["Page", "decode_page"]
 
@@ -55,7 +55,7 @@ def decode_page(body: bytes) -> Page:
     a raw part recurses as much as reading it: a page nested deeper is refused here, whole (a
     scan of the depth beforehand would cost several times the decoding).
     """
-    if not _is_utf8(body):
+    if not is_utf8(body):
         raise msgspec.DecodeError("the page is not UTF-8 text")
     try:
         return _page_decoder.decode(body)
@@ -64,14 +64,3 @@ def decode_page(body: bytes) -> Page:
             "the page nests arrays and objects too deeply to be read (deeper than Python's "
             "recursion limit)"
         ) from None
-
-
-def _is_utf8(body: bytes) -> bool:
-    large = len(body) >= 2**31
-    size = pa.py_buffer(np.array([0, len(body)], np.int64 if large else np.int32))
-    binary, text = (pa.large_binary(), pa.large_string()) if large else (pa.binary(), pa.string())
-    try:
-        pa.Array.from_buffers(binary, 1, [None, size, pa.py_buffer(body)]).cast(text)
-    except pa.ArrowInvalid:
-        return False
-    return True

@@ -20,27 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 import requests
 
 from terracat import _defaults
 from terracat._http import (
-    TRANSIENT_ERRORS,
-    BodyTooLarge,
     attempt_began,
     read_body,
-    with_retries,
 )
 from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.protocols.answers import (
     BadBody,
     Misanswered,
-    Unanswered,
-    host_of,
+    fetched_page,
     keep_error_body,
-    why_unanswered,
 )
 from terracat.protocols.opensearch.page import Page, decode_page
 from terracat.request import format_datetime, parse_datetime
@@ -70,28 +65,15 @@ class PageFetcher:
     max_page_bytes: int = _defaults.MAX_PAGE_BYTES
 
     def __call__(self, params: dict[str, Any]) -> Page:
-        try:
-            return with_retries(
-                lambda: self._attempt(params),
-                retries=self.retries,
-                what=f"page {self.url}",
-                retry_on=(BadBody,),
-            )
-        except BadBody as error:
-            raise SearchException(
-                error.response, f"the answer is not an OpenSearch GeoJSON page ({error})"
-            ) from None
-        except BodyTooLarge as error:
-            raise SearchException(
-                Misanswered(self.url, params),
-                f"the page from {host_of(self.url)} is too large: {error} ([HTTP] MaxPageBytes; "
-                "raise it if the catalogue's pages are truly that large)",
-            ) from None
-        except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
-            attempts = self.retries + 1  # a transient failure stands once the budget is spent
-            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-            reason = f"no answer: {why_unanswered(error, self.url, self.timeout)} ({tries})"
-            raise SearchException(Unanswered(self.url, reason)) from None
+        shown = f"{self.url}?{urlencode(params)}" if params else self.url
+        return fetched_page(
+            lambda: self._attempt(params),
+            url=self.url,
+            shown=shown,
+            timeout=self.timeout,
+            retries=self.retries,
+            kind="an OpenSearch GeoJSON page",
+        )
 
     def _attempt(self, params: dict[str, Any]) -> Page:
         with self.session.get(

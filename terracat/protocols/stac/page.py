@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import numpy as np
-import pyarrow as pa
+
+from terracat.protocols.answers import is_utf8
 
 __all__ = ["StacFeature", "StacPage", "decode_stac_page"]
 
@@ -71,7 +71,7 @@ def decode_stac_page(body: bytes) -> StacPage:
     lets msgspec follow is refused whole, as on OpenSearch. Servers of STAC API before 1.0
     give their counts in the Context extension (``context.matched``): read as the same counts.
     """
-    if not _is_utf8(body):
+    if not is_utf8(body):
         raise msgspec.DecodeError("the page is not UTF-8 text")
     try:
         raw = _page_decoder.decode(body)
@@ -89,14 +89,3 @@ def decode_stac_page(body: bytes) -> StacPage:
         matched = raw.context.matched if matched is None else matched
         returned = raw.context.returned if returned is None else returned
     return StacPage(features, raw.links, matched, returned)
-
-
-def _is_utf8(body: bytes) -> bool:
-    large = len(body) >= 2**31
-    size = pa.py_buffer(np.array([0, len(body)], np.int64 if large else np.int32))
-    binary, text = (pa.large_binary(), pa.large_string()) if large else (pa.binary(), pa.string())
-    try:
-        pa.Array.from_buffers(binary, 1, [None, size, pa.py_buffer(body)]).cast(text)
-    except pa.ArrowInvalid:
-        return False
-    return True

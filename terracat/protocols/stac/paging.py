@@ -26,19 +26,15 @@ import requests
 
 from terracat import _defaults
 from terracat._http import (
-    TRANSIENT_ERRORS,
-    BodyTooLarge,
     attempt_began,
     read_body,
-    with_retries,
 )
 from terracat.exceptions import SearchException, TooManyResultsException
 from terracat.protocols.answers import (
     BadBody,
     Misanswered,
-    Unanswered,
+    fetched_page,
     keep_error_body,
-    why_unanswered,
 )
 from terracat.protocols.stac.page import StacPage, decode_stac_page
 from terracat.request import format_datetime, parse_datetime
@@ -95,28 +91,14 @@ class StacFetcher:
     max_page_bytes: int = _defaults.MAX_PAGE_BYTES
 
     def __call__(self, call: Call) -> StacPage:
-        try:
-            return with_retries(
-                lambda: self._attempt(call),
-                retries=self.retries,
-                what=f"page {call.url}",
-                retry_on=(BadBody,),
-            )
-        except BadBody as error:
-            raise SearchException(
-                error.response, f"the answer is not a STAC item collection ({error})"
-            ) from None
-        except BodyTooLarge as error:
-            raise SearchException(
-                Misanswered(call.shown(), {}),
-                f"the page is too large: {error} ([HTTP] MaxPageBytes; raise it if the "
-                "catalogue's pages are truly that large)",
-            ) from None
-        except (requests.exceptions.RequestException, *TRANSIENT_ERRORS) as error:
-            attempts = self.retries + 1
-            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-            reason = f"no answer: {why_unanswered(error, call.url, self.timeout)} ({tries})"
-            raise SearchException(Unanswered(call.url, reason)) from None
+        return fetched_page(
+            lambda: self._attempt(call),
+            url=call.url,
+            shown=call.shown(),
+            timeout=self.timeout,
+            retries=self.retries,
+            kind="a STAC item collection",
+        )
 
     def _attempt(self, call: Call) -> StacPage:
         with self.session.request(
