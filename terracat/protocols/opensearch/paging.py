@@ -38,16 +38,14 @@ from terracat.protocols.answers import (
     keep_error_body,
 )
 from terracat.protocols.opensearch.page import Page, decode_page
-from terracat.request import format_datetime, parse_datetime
+from terracat.protocols.windows import EPOCH, Span, owned, split_by_counts
+from terracat.request import parse_datetime
 
 __all__ = ["PageFetcher", "Pages", "Window", "depth_of"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-SMALLEST_WINDOW = dt.timedelta(seconds=2)
 
 
 @dataclass
@@ -105,17 +103,8 @@ class Window:
     high: dt.datetime | None  # None: to the end of time (the last window)
 
     def owns(self, begin: Any) -> Any:
-        """Which products (by acquisition start, a datetime Series) this window owns.
-
-        Windows overlap at their bounds; ownership by start instant, half-open, gives every
-        product to exactly one window.
-        """
-        owned = begin.notna() if self.low is not None else begin.notna() | begin.isna()
-        if self.low is not None:
-            owned &= begin >= self.low
-        if self.high is not None:
-            owned &= begin < self.high
-        return owned
+        """Which products (by acquisition start, a datetime Series) this window owns."""
+        return owned(begin, self.low, self.high)
 
 
 def depth_of(page: Page, page_size: int) -> int | None:
@@ -343,19 +332,9 @@ class Pages:
         ]
 
     def windows(self, most: int) -> list[Window]:
-        """Time windows covering the query's interval, each holding at most ``most`` products.
-
-        Found by halving the interval where a ``count=0`` request says it holds too many. The
-        outer bounds are sent exactly as the user gave them; inner bounds are instants. With the
-        catalogue's overlap semantics, a product lies in at least one window (those on a boundary
-        in two); it *belongs* to the one its acquisition begins in (:meth:`Window.owns`).
-
-        Halving cannot divide the products that span the middle instant: both halves hold them,
-        and so does every later window on that instant. When the two halves' counts overlap by
-        more than ``most`` (a catalogue counting the same total for every window does), no
-        split fits, and :class:`TooManyResultsException` says so at once rather than after
-        halving down to :data:`SMALLEST_WINDOW` (exponentially many requests).
-        """
+        """Time windows covering the query's interval, each holding at most ``most`` products,
+        found by ``count=0`` requests (:func:`~terracat.protocols.windows.split_by_counts`; the
+        outer bounds are sent exactly as the user gave them, a bare ``end`` date whole)."""
         start_text, end_text = self.params.get("start"), self.params.get("end")
         low = parse_datetime(start_text, "start") if start_text else EPOCH
         high = (
@@ -364,58 +343,25 @@ class Pages:
             if end_text
             else dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
         )
-        level = [(low, high, start_text, end_text)]
-        halved: list[int] = []  # the count of each span that `level` holds the halves of, in pairs
-        done: list[tuple[dt.datetime, dt.datetime, dict[str, str], int]] = []
-        while level:
-            queries = [self._window_query(s_text, e_text) for _, _, s_text, e_text in level]
-            counts = list(self._map(self._count_window, queries))
-            for pair, whole in enumerate(halved):
-                self._check_halves(level[2 * pair], counts[2 * pair : 2 * pair + 2], whole, most)
-            following, halved = [], []
-            for (lo, hi, s_text, e_text), query, total in zip(level, queries, counts, strict=True):
-                if total <= most:
-                    if total:
-                        done.append((lo, hi, query, total))
-                elif hi - lo <= SMALLEST_WINDOW:
-                    raise TooManyResultsException(
-                        f"More than {most} products between {s_text} and {e_text}: "
-                        "the catalogue cannot page through them even one second at a time"
-                    )
-                else:
-                    middle = lo + (hi - lo) / 2
-                    middle = middle.replace(microsecond=0)
-                    middle_text = format_datetime(middle)
-                    following += [
-                        (lo, middle, s_text, middle_text),
-                        (middle, hi, middle_text, e_text),
-                    ]
-                    halved.append(total)
-            level = following
-        done.sort(key=lambda item: item[0])
-        last = len(done) - 1
+
+        def count(span: Span) -> int:
+            return self._count_window(self._window_query(span.low_text, span.high_text))
+
+        found = split_by_counts(Span(low, high, start_text, end_text), count, most, self._map)
+        last = len(found) - 1
         return [
-            Window(query, total, None if i == 0 else lo, None if i == last else hi)
-            for i, (lo, hi, query, total) in enumerate(done)
+            Window(
+                self._window_query(span.low_text, span.high_text),
+                total,
+                None if i == 0 else span.low,
+                None if i == last else span.high,
+            )
+            for i, (span, total) in enumerate(found)
         ]
 
     def _count_window(self, query: dict[str, str]) -> int:
         counted = {**query, "count": 0}
         return self._total(self.fetch(counted), counted)
-
-    @staticmethod
-    def _check_halves(left: tuple[Any, ...], counts: list[int], whole: int, most: int) -> None:
-        """Refuse a split whose halves share more than ``most`` products (none can ever fit)."""
-        shared = sum(counts) - whole
-        if shared > most:
-            middle = format_datetime(left[1])
-            raise TooManyResultsException(
-                f"Splitting by time does not divide this search: the catalogue counts {whole} "
-                f"products in a window, and {counts[0]} before and {counts[1]} after its middle "
-                f"{middle}, so more than {most} lie on both sides (products spanning that "
-                "instant, or a catalogue that ignores start/end). "
-                "Please narrow down the search otherwise (area, product type, cloud cover...)."
-            )
 
     def _window_query(self, start: str | None, end: str | None) -> dict[str, str]:
         query = {k: v for k, v in self.params.items() if k not in ("start", "end")}

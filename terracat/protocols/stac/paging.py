@@ -29,7 +29,7 @@ from terracat._http import (
     attempt_began,
     read_body,
 )
-from terracat.exceptions import SearchException, TooManyResultsException
+from terracat.exceptions import SearchException
 from terracat.protocols.answers import (
     BadBody,
     Misanswered,
@@ -37,14 +37,12 @@ from terracat.protocols.answers import (
     keep_error_body,
 )
 from terracat.protocols.stac.page import StacPage, decode_stac_page
-from terracat.request import format_datetime, parse_datetime
+from terracat.protocols.windows import EPOCH, Span, owned, split_by_counts
+from terracat.request import parse_datetime
 
 __all__ = ["Call", "StacFetcher", "StacPages", "StacWindow", "windows"]
 
 logger = logging.getLogger(__name__)
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-SMALLEST_WINDOW = dt.timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -229,18 +227,14 @@ class StacWindow:
     high: dt.datetime | None  # None: to the end of time (the last window)
 
     def owns(self, begin: Any) -> Any:
-        """Which items (by acquisition start, a datetime Series) this window owns (half-open)."""
-        owned = begin.notna() if self.low is not None else begin.notna() | begin.isna()
-        if self.low is not None:
-            owned &= begin >= self.low
-        if self.high is not None:
-            owned &= begin < self.high
-        return owned
+        """Which items (by acquisition start, a datetime Series) this window owns."""
+        return owned(begin, self.low, self.high)
 
 
-def _bounds(interval: str | None) -> tuple[dt.datetime, dt.datetime, str, str]:
+def _bounds(interval: str | None) -> Span:
+    """The span of a STAC ``datetime`` (one instant: a window of it, nothing to split)."""
     low_text, _, high_text = (interval or "../..").partition("/")
-    if not high_text:  # one instant: nothing to split, a window of it
+    if not high_text:
         high_text = low_text
     low = EPOCH if low_text in ("", "..") else parse_datetime(low_text, "start")
     high = (
@@ -248,7 +242,7 @@ def _bounds(interval: str | None) -> tuple[dt.datetime, dt.datetime, str, str]:
         if high_text in ("", "..")
         else parse_datetime(high_text, "end")
     )
-    return low, high, low_text or "..", high_text or ".."
+    return Span(low, high, low_text or "..", high_text or "..")
 
 
 def windows(
@@ -256,50 +250,20 @@ def windows(
 ) -> list[tuple[str, int, dt.datetime | None, dt.datetime | None]]:
     """Time windows covering ``interval`` (a STAC ``datetime``), each of at most ``most`` items.
 
-    ``count(datetime)`` is the search's ``numberMatched`` over one window. The interval is
-    halved where a window holds too many; STAC intervals are closed, so an item on a boundary
-    is counted (and fetched) in both windows and belongs to the one its acquisition begins in.
-    When the two halves share more than ``most`` (items spanning the middle, a server that
-    ignores ``datetime``), no split can fit: a TooManyResultsException says so at once.
-    Returns ``(datetime, total, low, high)`` of each window, in time order.
+    ``count(datetime)`` is the search's ``numberMatched`` over one window; the halving is
+    :func:`~terracat.protocols.windows.split_by_counts`. STAC intervals are closed, so an item on
+    a boundary is counted (and fetched) in both windows and belongs to the one its acquisition
+    begins in. Returns ``(datetime, total, low, high)`` of each window, in time order.
     """
-    low, high, low_text, high_text = _bounds(interval)
-    level = [(low, high, low_text, high_text)]
-    halved: list[int] = []
-    done: list[tuple[dt.datetime, str, int]] = []
+
+    def text(span: Span) -> str:
+        low, high = span.low_text or "..", span.high_text or ".."
+        return f"{low}/{high}" if low != high else low
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        while level:
-            texts = [f"{lo_t}/{hi_t}" if lo_t != hi_t else lo_t for _, _, lo_t, hi_t in level]
-            counts = list(pool.map(count, texts))
-            for pair, whole in enumerate(halved):
-                shared = sum(counts[2 * pair : 2 * pair + 2]) - whole
-                if shared > most:
-                    raise TooManyResultsException(
-                        f"Splitting by time does not divide this search: more than {most} items "
-                        f"lie on both sides of {level[2 * pair][3]} (items spanning that instant, "
-                        "or a catalogue that ignores datetime). Please narrow down the search "
-                        "otherwise (area, product type, cloud cover...)."
-                    )
-            following, halved = [], []
-            for (lo, hi, lo_t, hi_t), text, total in zip(level, texts, counts, strict=True):
-                if total <= most:
-                    if total:
-                        done.append((lo, text, total))
-                elif hi - lo <= SMALLEST_WINDOW:
-                    raise TooManyResultsException(
-                        f"More than {most} items in {text}: they cannot be split by time"
-                    )
-                else:
-                    middle = (lo + (hi - lo) / 2).replace(microsecond=0)
-                    middle_text = format_datetime(middle)
-                    following += [(lo, middle, lo_t, middle_text), (middle, hi, middle_text, hi_t)]
-                    halved.append(total)
-            level = following
-    done.sort(key=lambda item: item[0])
-    result = []
-    for index, (_lo, text, total) in enumerate(done):
-        lo_t, _, hi_t = text.partition("/")
-        lower = None if index == 0 else parse_datetime(lo_t, "start")
-        upper = None if index == len(done) - 1 else parse_datetime(hi_t or lo_t, "end")
-        result.append((text, total, lower, upper))
-    return result
+        found = split_by_counts(_bounds(interval), lambda span: count(text(span)), most, pool.map)
+    last = len(found) - 1
+    return [
+        (text(span), total, None if i == 0 else span.low, None if i == last else span.high)
+        for i, (span, total) in enumerate(found)
+    ]

@@ -26,7 +26,7 @@ import terracat
 from terracat import Catalogue, CatalogueConfig, SearchException, TooManyResultsException
 from terracat._defaults import MAX_PAGE_BYTES
 from terracat._http import retry_budget
-from terracat.protocols.opensearch import Pages
+from terracat.protocols.windows import Span, _check_halves
 from tests.hostile import HostileServer, Request, send
 
 COLLECTION = "urn:eop:VITO:HOSTILE"
@@ -385,9 +385,11 @@ def test_a_retry_budget_never_grants_more_than_its_retries(retries, asked):
 @given(most=st.integers(1, 10_000), left=st.integers(0, 10**6), right=st.integers(0, 10**6))
 def test_a_split_is_refused_exactly_when_its_halves_share_more_than_a_depth(most, left, right):
     whole = max(left, right)  # the halves together hold the whole, sharing left + right - whole
-    span = (None, dt.datetime(2021, 1, 1, tzinfo=dt.UTC), "2020-01-01", None)
+    span = Span(
+        dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2021, 1, 1, tzinfo=dt.UTC), None, None
+    )
     if left + right - whole > most:
         with pytest.raises(TooManyResultsException, match="does not divide"):
-            Pages._check_halves(span, [left, right], whole, most)
+            _check_halves(span, [left, right], whole, most)
     else:
-        Pages._check_halves(span, [left, right], whole, most)
+        _check_halves(span, [left, right], whole, most)
