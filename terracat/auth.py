@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -418,10 +418,18 @@ class _SilentHandler(WSGIRequestHandler):
 def _authorization_code(
     client: OAuth2Session,
     config: CatalogueConfig,
-    browser: Callable[[str], Any],
+    opener: Callable[[str], Any] | None,
     timeout: float,
+    fall_back: bool = False,
 ) -> dict[str, Any]:
-    """Authorization code with PKCE, the redirect caught on a loopback port (RFC 8252)."""
+    """Authorization code with PKCE, the redirect caught on a loopback port (RFC 8252).
+
+    The sign-in URL is printed before a browser is asked to open it, so that a person whose
+    browser did not come up can still use it; an opener that answers ``False`` (as
+    ``webbrowser.open`` does when it could start no browser), or a machine without a display
+    when no opener is given, raises :class:`_NoBrowser` at once when ``fall_back`` (there is
+    another way to sign in), and otherwise says so and waits for the URL to be opened by hand.
+    """
     arrived: dict[str, str] = {}
     done = threading.Event()
 
@@ -444,8 +452,17 @@ def _authorization_code(
         url, state = client.create_authorization_url(
             config.oidc_authorization_endpoint, redirect_uri=redirect_uri, code_verifier=verifier
         )
-        logger.info("opening the sign-in page in a browser")
-        browser(url)
+        _tell(f"To sign in, open {url}")
+        reason = _no_browser_reason() if opener is None else None
+        opened = False if reason else _opener(opener)(url)
+        if opened is False:  # webbrowser.open's answer when no browser could be started
+            if fall_back:
+                raise _NoBrowser(reason or "no browser could be opened")
+            _tell(f"{reason or 'no browser could be opened'}: open the URL above on this machine")
+        _tell(
+            f"Waiting up to {_duration(timeout)} for the sign-in in the browser "
+            "to reach this machine (Ctrl+C stops)"
+        )
         if not done.wait(timeout):
             raise AuthenticationException(f"no sign-in arrived within {timeout:.0f} s")
     finally:
@@ -514,9 +531,82 @@ def _device(
     raise AuthenticationException("the device sign-in was not completed in time")
 
 
-def _print_device_code(uri: str, code: str) -> None:
+def _tell(line: str) -> None:
     # user interaction, not logging: the person must see this wherever logging goes
-    print(f"To sign in, open {uri} and confirm the code {code}", file=sys.stderr)
+    print(line, file=sys.stderr, flush=True)
+
+
+def _print_device_code(uri: str, code: str) -> None:
+    _tell(f"To sign in, open {uri} and confirm the code {code}")
+
+
+def _device_printer(timeout: float) -> Callable[[str, str], None]:
+    """The default ``notify``: the code, then what is waited for and how long."""
+
+    def notify(uri: str, code: str) -> None:
+        _print_device_code(uri, code)
+        _tell(f"Waiting up to {_duration(timeout)} for the code to be confirmed (Ctrl+C stops)")
+
+    return notify
+
+
+def _duration(seconds: float) -> str:
+    """``300`` -> ``'5 min'``, ``30`` -> ``'30 s'``: how long a sign-in is waited for."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+class _NoBrowser(Exception):
+    """No browser could show the sign-in page here; the reason says how that was decided."""
+
+
+def _no_browser_reason(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why no browser can be opened on this machine, or ``None`` when one may be.
+
+    On Linux and the BSDs a graphical browser needs ``$DISPLAY`` or ``$WAYLAND_DISPLAY``;
+    without either, and without a ``$BROWSER`` chosen on purpose, ``webbrowser`` would start a
+    text browser in the terminal (or nothing), where an identity provider's page cannot be used.
+    """
+    environ = os.environ if environ is None else environ
+    if sys.platform in ("win32", "darwin") or environ.get("BROWSER"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display here ($DISPLAY and $WAYLAND_DISPLAY are unset) and no $BROWSER is set"
+
+
+def _opener(opener: Callable[[str], Any] | None) -> Callable[[str], Any]:
+    """The given opener, else :func:`webbrowser.open` (looked up on use, for ``$BROWSER``)."""
+    return opener if opener is not None else webbrowser.open
+
+
+def _browser_or_device(
+    config: CatalogueConfig,
+    session: requests.Session,
+    browser: Callable[[str], Any] | None,
+    notify: Callable[[str, str], Any] | None,
+    timeout: float,
+) -> tuple[dict[str, Any], OAuth2Session]:
+    """The browser sign-in, or the device sign-in when no browser can be opened here.
+
+    Returns the token and the authlib client that holds it (each flow has its own client).
+    """
+    endpoint = config.oidc_token_endpoint
+    # authlib derives the PKCE challenge only for a client made with the method
+    client = _client(config, session, code_challenge_method="S256")
+    device = bool(config.oidc_device_authorization_endpoint)
+    try:
+        token = checked_token(
+            lambda: _authorization_code(client, config, browser, timeout, device), endpoint
+        )
+    except _NoBrowser as missing:
+        _tell(f"{missing}: signing in with a code from another device instead")
+        client = _client(config, session)
+        token = checked_token(
+            lambda: _device(client, config, notify or _device_printer(timeout), timeout), endpoint
+        )
+    return token, client
 
 
 def sign_in(
@@ -572,14 +662,10 @@ def sign_in(
         )
     elif flow == "interactive":
         # authlib derives the PKCE challenge only for a client made with the method
-        client = _client(config, session, code_challenge_method="S256")
-        chosen = browser or webbrowser.open
-        token = checked_token(
-            lambda: _authorization_code(client, config, chosen, timeout), endpoint
-        )
+        token, client = _browser_or_device(config, session, browser, notify, timeout)
     else:
         token = checked_token(
-            lambda: _device(client, config, notify or _print_device_code, timeout), endpoint
+            lambda: _device(client, config, notify or _device_printer(timeout), timeout), endpoint
         )
     if on_update is not None:
         on_update(token)

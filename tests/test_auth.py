@@ -187,9 +187,25 @@ def _browser(username: str, password: str):
     return open_page
 
 
-def test_the_browser_flow_signs_in_with_pkce(local_catalogue, tmp_path):
+def _confirm_device(uri: str, code: str) -> None:
+    """What the person does on another device: open the page, sign in as demo, approve."""
+    page = requests.get(uri, timeout=30)
+    form = _Form()
+    form.feed(page.text)
+    answer = requests.post(
+        requests.compat.urljoin(page.url, form.action),
+        data={**form.fields, "user_code": code, "username": "demo", "password": "demo"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+
+
+def test_the_browser_flow_signs_in_with_pkce(local_catalogue, tmp_path, capsys):
     catalogue = Catalogue(_config(local_catalogue, tmp_path))
     catalogue.authenticate(browser=_browser("demo", "demo"), timeout=30)
+    told = capsys.readouterr().err  # the URL first, then what is waited for and how long
+    assert f"To sign in, open {local_catalogue.url}auth/realms/" in told
+    assert "Waiting up to 30 s for the sign-in in the browser" in told
     assert local_catalogue.idp.grants[-1] == "authorization_code"
     report = catalogue.search(TOC, limit=1).terracat.download(tmp_path / "out", progress=False)
     assert (report["status"] == "downloaded").all()
@@ -208,15 +224,7 @@ def test_the_device_flow_signs_in_once_the_code_is_confirmed(tmp_path):
 
         def confirm(uri: str, code: str) -> None:
             shown.append((uri, code))
-            page = requests.get(uri, timeout=30)
-            form = _Form()
-            form.feed(page.text)
-            answer = requests.post(
-                requests.compat.urljoin(page.url, form.action),
-                data={**form.fields, "user_code": code, "username": "demo", "password": "demo"},
-                timeout=30,
-            )
-            assert answer.status_code == 200
+            _confirm_device(uri, code)
 
         catalogue = Catalogue(_config(local, tmp_path)).authenticate_device(
             notify=confirm, timeout=30
@@ -225,3 +233,38 @@ def test_the_device_flow_signs_in_once_the_code_is_confirmed(tmp_path):
         assert local.idp.grants[-1] == "urn:ietf:params:oauth:grant-type:device_code"
         report = catalogue.search(TOC, limit=1).terracat.download(tmp_path / "out", progress=False)
         assert (report["status"] == "downloaded").all()
+
+
+def test_a_browser_that_cannot_open_falls_back_to_the_device_code(tmp_path, capsys):
+    with LocalCatalogue(faults=FaultPlan()) as local:
+        local.idp.device_interval = 0
+        shown: list[tuple[str, str]] = []
+
+        def confirm(uri: str, code: str) -> None:
+            shown.append((uri, code))
+            _confirm_device(uri, code)
+
+        catalogue = Catalogue(_config(local, tmp_path))
+        sign_in = catalogue.config, catalogue._session
+        auth = terracat.auth.sign_in(
+            *sign_in, "interactive", browser=lambda url: False, notify=confirm, timeout=30
+        )
+        assert len(shown) == 1 and local.idp.grants[-1].endswith("device_code")
+        assert "no browser could be opened: signing in with a code" in capsys.readouterr().err
+        report = (
+            catalogue.sign_in_with(auth)
+            .search(TOC, limit=1)
+            .terracat.download(tmp_path / "out", progress=False)
+        )
+        assert (report["status"] == "downloaded").all()
+
+
+def test_without_a_device_sign_in_a_browser_that_cannot_open_is_said_and_waited_for(
+    local_catalogue, tmp_path, capsys
+):
+    config = _config(local_catalogue, tmp_path)
+    config.oidc_device_authorization_endpoint = ""
+    with pytest.raises(AuthenticationException, match="no sign-in arrived within 0 s"):
+        Catalogue(config).authenticate(browser=lambda url: False, timeout=0.2)
+    told = capsys.readouterr().err
+    assert "no browser could be opened: open the URL above on this machine" in told
