@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
 
+from terracat._progress import progress_bar
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
 from terracat.transfer.base import Fetched, Fetcher, PartialFile
@@ -55,7 +55,7 @@ class _Progress:
     """A thread-safe byte counter over a tqdm bar (or nothing)."""
 
     def __init__(self, total: int | None, enabled: bool) -> None:
-        self._bar = tqdm(
+        self._bar = progress_bar(
             total=total,
             unit="B",
             unit_scale=True,
