@@ -67,6 +67,71 @@ class Collection:
     def __repr__(self) -> str:
         return f"Collection({self.id!r}, title={self.properties.get('title')!r})"
 
+    def _repr_html_(self) -> str:
+        """A card for notebooks, like :meth:`Product._repr_html_`: what the row says of it.
+
+        Every value is escaped: a catalogue's titles and links are text, never markup.
+        """
+        rows = [
+            ("title", self.properties.get("title")),
+            ("time extent", _time_extent(self.properties)),
+            ("bbox", ", ".join(f"{v:g}" for v in self.bbox) if self.bbox else None),
+            ("product types", _joined(self.properties.get("productType"))),
+        ]
+        table = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+            if v not in (None, "")
+        )
+        links = "".join(
+            f'<li><a href="{html.escape(href)}">{html.escape(title)}</a></li>'
+            for title, href in _collection_links(self.properties)
+        )
+        listed = f"<ul>{links}</ul>" if links else ""
+        return f"<div><strong>{html.escape(self.id)}</strong><table>{table}</table>{listed}</div>"
+
+
+def _joined(value: Any) -> str | None:
+    """A list (of product types, say) as one comma-separated line; a scalar as its text."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or None
+    return str(value)
+
+
+def _time_extent(properties: dict[str, Any]) -> str | None:
+    """``start to end`` from OpenSearch's ``date`` (``start/end``) or a STAC ``extent``."""
+    date = properties.get("date")
+    if isinstance(date, str) and date:
+        start, _, end = date.partition("/")
+        return f"{start or '..'} to {end or '..'}"
+    try:
+        start, end = properties["extent"]["temporal"]["interval"][0]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return f"{start or '..'} to {end or '..'}"
+
+
+def _collection_links(properties: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, href) of a collection's links: OpenSearch's ``links`` by relation, or STAC's list
+    (whose navigation links, ``self``, ``root``, ``parent``, ``items``, are left out)."""
+    links = properties.get("links")
+    found: list[tuple[str, str]] = []
+    if isinstance(links, dict):
+        pairs = [
+            (rel, link) for rel, some in links.items() if isinstance(some, list) for link in some
+        ]
+    elif isinstance(links, list):
+        pairs = [(link.get("rel", ""), link) for link in links if isinstance(link, dict)]
+        pairs = [(r, link) for r, link in pairs if r not in ("self", "root", "parent", "items")]
+    else:
+        return found
+    for rel, link in pairs:
+        if isinstance(link, dict) and isinstance(link.get("href"), str):
+            found.append((str(link.get("title") or rel or link["href"]), link["href"]))
+    return found
+
 
 class ProductFileType(enum.Flag):
     """Enum flag to indicate the type of a product file."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import subprocess
 import sys
 
 import folium
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from terracat import Catalogue
+from terracat import Catalogue, Collection
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 
@@ -92,3 +95,38 @@ def test_import_and_a_download_in_a_kernel_without_ipywidgets_warn_nothing(local
     assert ran.stdout.startswith("downloaded ")
     assert "Warning" not in ran.stderr
     assert "download:" in ran.stderr and "B/s" in ran.stderr  # tqdm's text bar instead
+
+
+# ---- collection cards -------------------------------------------------------------------------
+
+
+def test_a_collection_card_shows_title_id_time_extent_bbox_types_and_links(local_catalogue):
+    catalogue = Catalogue(local_catalogue.config())
+    collection = next(c for c in catalogue.get_collections() if c.id == NDVI)
+    card = collection._repr_html_()
+    assert f"<strong>{NDVI}</strong>" in card
+    assert html.escape(collection.properties["title"]) in card
+    start = collection.properties["date"].split("/")[0]
+    assert f"<th>time extent</th><td>{start} to " in card
+    assert "<th>bbox</th><td>" + ", ".join(f"{v:g}" for v in collection.bbox) in card
+    for kind in collection.properties["productType"]:
+        assert kind in card
+    for links in collection.properties["links"].values():
+        assert all(f'href="{html.escape(link["href"])}"' in card for link in links)
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@given(st.text(min_size=1, max_size=30).map(lambda t: t + HOSTILE))
+def test_a_collection_card_escapes_whatever_the_catalogue_sends(title):
+    properties = {
+        "title": title,
+        "productType": [title],
+        "date": f"{title}/",
+        "links": {"describedby": [{"href": f'javascript:"{title}', "title": title}]},
+    }
+    card = Collection(title, {}, None, [4.0, 50.0, 5.0, 51.0], properties)._repr_html_()
+    assert "<script" not in card and "<img" not in card and '"x"' not in card
+    assert html.escape(title) in card
+    assert card.count("<a ") == 1 and card.count("<table>") == 1
