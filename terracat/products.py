@@ -304,7 +304,12 @@ def _geojson(row: Any, properties: dict[str, Any]) -> dict[str, Any]:
 
 def _properties_of(row: Any) -> dict[str, Any]:
     """A row's properties, from its text; json recurses per nesting level, bounded by Python's
-    recursion limit from the caller's stack, which the search's parse may have been below."""
+    recursion limit from the caller's stack, which the search's parse may have been below.
+
+    A GeoJSON export read back with ``geopandas.read_file`` gives the column as dicts already.
+    """
+    if isinstance(row.properties, dict):
+        return row.properties
     try:
         return json.loads(row.properties)  # type: ignore[no-any-return]
     except RecursionError:
@@ -327,6 +332,34 @@ def _is_stac_collection(text: dict[str, Any]) -> bool:
     return text.get("type") == "Collection" or ("stac_version" in text and "extent" in text)
 
 
+def _links(row: Any, kind: str) -> list[dict[str, Any]]:
+    """A row's file list of ``kind``: a list of link dicts, or that list as JSON text (how a
+    GeoJSON export comes back from ``geopandas.read_file`` with some GDAL drivers)."""
+    value = getattr(row, kind, None)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise unusable_product(row.id, f"its {kind} list is not JSON") from None
+    if value is None or (not isinstance(value, str) and not hasattr(value, "__len__")):
+        return []  # a missing list (NaN when read back)
+    return [
+        {k: (None if _is_missing(v) else v) for k, v in link.items() if k in _LINK_FIELDS}
+        for link in value
+    ]
+
+
+_LINK_FIELDS = ("href", "length", "title", "type", "category")
+
+
+def _is_missing(value: Any) -> bool:
+    """NaN and pandas' NA, which a read-back file gives for a link's absent field."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def product_from_row(row: Any) -> Product:
     """The documented ``Product`` of one frame row (a namedtuple from ``itertuples``).
 
@@ -336,10 +369,7 @@ def product_from_row(row: Any) -> Product:
     geojson = None
     if isinstance(properties, dict) and _is_stac_item(properties):
         geojson, properties = properties, properties["properties"]
-    files = {
-        kind: [ProductFile(**link) for link in getattr(row, kind, None) or []]
-        for kind in FILE_COLUMNS
-    }
+    files = {kind: [ProductFile(**link) for link in _links(row, kind)] for kind in FILE_COLUMNS}
     return Product(
         row.id,
         row.title,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import subprocess
 import sys
 
 import folium
+import geopandas
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from terracat import Catalogue, Collection
+from terracat.frame import write_frame
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 
@@ -130,3 +133,25 @@ def test_a_collection_card_escapes_whatever_the_catalogue_sends(title):
     assert "<script" not in card and "<img" not in card and '"x"' not in card
     assert html.escape(title) in card
     assert card.count("<a ") == 1 and card.count("<table>") == 1
+
+
+# ---- a GeoJSON export read back with geopandas ------------------------------------------------
+
+
+def _as_json_text(frame, columns):
+    return frame.assign(**{c: frame[c].map(json.dumps) for c in columns})
+
+
+@pytest.mark.parametrize("form", ["as geopandas reads it", "file lists as JSON text"])
+def test_a_geojson_export_read_back_gives_the_same_products_and_files(frame, tmp_path, form):
+    back = geopandas.read_file(write_frame(frame, tmp_path / "products.geojson"))
+    assert isinstance(back["properties"].iloc[0], dict)  # what broke the views
+    if form != "as geopandas reads it":
+        back = _as_json_text(back, ["data", "related", "previews", "alternates"])
+    fresh, read = list(frame.terracat.products()), list(back.terracat.products())
+    assert [p.id for p in read] == [p.id for p in fresh]
+    assert [p.properties for p in read] == [p.properties for p in fresh]
+    assert [p.files() for p in read] == [p.files() for p in fresh]
+    assert [p.beginningDateTime for p in read] == [p.beginningDateTime for p in fresh]
+    files = back.terracat.files("all")
+    assert files["href"].tolist() == frame.terracat.files("all")["href"].tolist()

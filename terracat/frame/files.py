@@ -17,6 +17,7 @@ The frame keeps the result as ``pd.ArrowDtype`` columns: each value reads as a l
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from typing import Annotated, Any
@@ -156,13 +157,19 @@ def _cleaned_link(link: dict[str, Any]) -> dict[str, Any]:
 
 
 def file_list_array(values: Iterable[Any]) -> pa.Array:
-    """File lists given as Python values (lists of dicts, or arrays of them from Parquet)."""
+    """File lists given as Python values (lists of dicts, or arrays of them from Parquet, or
+    their JSON text, as a GeoJSON export can come back from ``geopandas.read_file``)."""
     return pa.array(
         [
             []
             if links is None
-            else [{field: link.get(field) for field in FILE_FIELDS} for link in links]
+            else [{field: link.get(field) for field in FILE_FIELDS} for link in _loaded(links)]
             for links in values
         ],
         FILE_LIST,
     )
+
+
+def _loaded(links: Any) -> Any:
+    """A file list, parsed when it is JSON text."""
+    return json.loads(links) if isinstance(links, str) else links
