@@ -22,6 +22,13 @@ def _step(text: str) -> None:
     click.secho(f"\n> {text}", bold=True)
 
 
+def _table(frame: geopandas.GeoDataFrame, columns: list[str], rows: int) -> None:
+    """The first ``rows`` rows, saying so when they are only a part of the frame."""
+    click.echo(frame[columns].head(rows).to_string(index=False))
+    if len(frame) > rows:
+        click.echo(f"  ({rows} of {len(frame)} rows shown)")
+
+
 def _maps(df: geopandas.GeoDataFrame, out: Path) -> None:
     """The footprints coloured by cloud cover: interactive HTML, and a PNG that needs no network."""
     import matplotlib
@@ -85,7 +92,7 @@ def run_demo(out_dir: Path | None = None) -> None:
 
         _step('df.query("cloudCover < 10")')
         clear = df.query("cloudCover < 10")
-        click.echo(clear[["title", "tileId", "cloudCover"]].head(8).to_string(index=False))
+        _table(clear, ["title", "tileId", "cloudCover"], rows=8)
 
         path = out / "clear.parquet"
         _step(f"clear.to_parquet({str(path)!r}); terracat.read_parquet(...)")

@@ -258,6 +258,9 @@ def document_runs(tmp_path_factory):
 RUNNABLE = [p for p in DOCUMENTS if any(not e.named(EXCLUDED) for e in examples(p))]
 
 
+@pytest.mark.timeout(
+    300
+)  # the first waits for all runners: ~40 s on an idle machine, not 120 s loaded
 @pytest.mark.parametrize("path", RUNNABLE, ids=[p.name for p in RUNNABLE])
 def test_the_examples_of_a_document_run(document_runs, path):
     process, log = document_runs[path.name]
