@@ -412,7 +412,11 @@ class StacFace:
     def _items(self, request: Request, verdict: Verdict, collection: str) -> Response:
         self._view(collection)
         search = search_of(
-            request.args, maximum=self.settings.stac_max_limit, post=False, collection=collection
+            request.args,
+            maximum=self.settings.stac_max_limit,
+            post=False,
+            collection=collection,
+            refuse=self.settings.stac_refuse_above_max,
         )
         return self._page(request, search, verdict, post=False)
 
@@ -426,6 +430,12 @@ class StacFace:
         payload = payload.replace(PLACEHOLDER.encode(), request.host_url.encode())
         return Response(payload, mimetype=GEOJSON)
 
+    def _paging(self) -> dict[str, Any]:
+        return {
+            "maximum": self.settings.stac_max_limit,
+            "refuse": self.settings.stac_refuse_above_max,
+        }
+
     def _search(self, request: Request, verdict: Verdict) -> Response:
         if request.method == "POST":
             try:
@@ -434,9 +444,9 @@ class StacFace:
                 raise StacError("the search body is not JSON") from None
             if not isinstance(body, dict):
                 raise StacError(f"the search body must be a JSON object, got {body!r}")
-            search = search_of(body, maximum=self.settings.stac_max_limit, post=True)
+            search = search_of(body, post=True, **self._paging())
             return self._page(request, search, verdict, post=True)
-        search = search_of(request.args, maximum=self.settings.stac_max_limit, post=False)
+        search = search_of(request.args, post=False, **self._paging())
         return self._page(request, search, verdict, post=False)
 
 

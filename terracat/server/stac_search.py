@@ -178,8 +178,9 @@ def _strings(value: Any, name: str) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value if v.strip()) or None
 
 
-def _limit(value: Any, maximum: int) -> int:
-    """Items per page; above the server's maximum the maximum (as the STAC API spec says)."""
+def _limit(value: Any, maximum: int, refuse: bool = False) -> int:
+    """Items per page; above the server's maximum the maximum (as the STAC API spec says), or,
+    with ``refuse``, a 400 worded as stac-fastapi's request validation words it."""
     if value is None or value == "":
         return min(DEFAULT_LIMIT, maximum)
     try:
@@ -188,6 +189,13 @@ def _limit(value: Any, maximum: int) -> int:
         raise StacError(f"limit must be an integer, got {value!r}") from None
     if isinstance(value, float | bool) or limit < 1:
         raise StacError(f"limit must be a whole number of at least 1, got {value!r}")
+    if refuse and limit > maximum:
+        raise StacError(
+            f"[{{'type': 'less_than_equal', 'loc': ('query', 'limit'), 'msg': 'Input should be "
+            f"less than or equal to {maximum}', 'input': {str(value)!r}, 'ctx': {{'le': "
+            f"{maximum}}}}}]",
+            "RequestValidationError",
+        )
     return min(limit, maximum)
 
 
@@ -285,11 +293,17 @@ def _flat_between(tree: Any) -> Any:
 
 
 def search_of(
-    parameters: Mapping[str, Any], *, maximum: int, post: bool, collection: str | None = None
+    parameters: Mapping[str, Any],
+    *,
+    maximum: int,
+    post: bool,
+    collection: str | None = None,
+    refuse: bool = False,
 ) -> Search:
     """The search that GET query ``parameters`` (``post=False``) or a POST body describe.
 
-    ``collection`` is the path's collection for ``/collections/{id}/items``.
+    ``collection`` is the path's collection for ``/collections/{id}/items``; ``refuse`` answers
+    a ``limit`` above ``maximum`` with a 400 rather than serve ``maximum`` items.
     """
     if parameters.get("bbox") not in (None, "") and parameters.get("intersects") not in (None, ""):
         raise StacError("bbox and intersects exclude each other")
@@ -315,7 +329,7 @@ def search_of(
         sortby=_sortby(parameters.get("sortby")),
         include=include,
         exclude=exclude,
-        limit=_limit(parameters.get("limit"), maximum),
+        limit=_limit(parameters.get("limit"), maximum, refuse),
         offset=decode_token(str(token)) if token else 0,
         echo=echo,
     )

@@ -29,6 +29,7 @@ from terracat.protocols.answers import Unanswered
 from terracat.protocols.stac.encode import as_query, encode
 from terracat.protocols.stac.paging import (
     Call,
+    PageSize,
     StacFetcher,
     StacPages,
     StacWindow,
@@ -67,6 +68,7 @@ class StacBackend:
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )
+        self.sizes = PageSize(self._configured_size(), config.catalogue_url)
 
     # ---- what the catalogue is -------------------------------------------------------------
 
@@ -128,11 +130,21 @@ class StacBackend:
 
     # ---- one search --------------------------------------------------------------------------
 
-    @property
-    def page_size(self) -> int:
-        """``[HTTP] PageSize`` when set, else the STAC default (1,000)."""
+    def _configured_size(self) -> int:
         size = self.config.page_size
         return _defaults.STAC_PAGE_SIZE if size == _defaults.PAGE_SIZE else size
+
+    @property
+    def page_size(self) -> int:
+        """``[HTTP] PageSize`` when set, else the STAC default (1,000); smaller once the
+        catalogue has shown it serves fewer (:class:`~terracat.protocols.stac.paging.PageSize`)."""
+        configured = self._configured_size()
+        learned = self.sizes.learned
+        return configured if learned is None else min(configured, learned)
+
+    def _pages(self, call: Call, limit: int | None) -> StacPages:
+        """One search's pages, learning the size the catalogue serves as they come."""
+        return StacPages(self.fetch, call, limit=limit, sizes=self.sizes)
 
     def _body(self, request: SearchRequest) -> dict[str, Any]:
         collections = None if request.collection is None else [self.stac_id(request.collection)]
@@ -179,9 +191,7 @@ class StacBackend:
                 builder.add(batch)
         else:
             limit = None if local is not None else request.limit
-            pages = StacPages(
-                self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
-            )
+            pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
             for batch in pages.batches():
                 builder.add(batch)
         return self._filtered(builder.build(), local, request.limit)
@@ -205,9 +215,7 @@ class StacBackend:
     def frames(self, request: SearchRequest) -> Iterator[geopandas.GeoDataFrame]:
         body, local, method = self._plan(request)
         limit = None if local is not None else request.limit
-        pages = StacPages(
-            self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
-        )
+        pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
         source = self.config.catalogue_url + "search"
         kept = 0
         for batch in pages.batches():
@@ -256,9 +264,7 @@ class StacBackend:
     def _window_batches(self, body: dict[str, Any], method: str) -> Iterator[list[Any]]:
         parts = self._windows(body, method, self.page_size * WINDOW_PAGES)
         with ThreadPoolExecutor(max_workers=max(1, self.config.search_workers)) as pool:
-            fetched = pool.map(
-                lambda w: list(StacPages(self.fetch, w.call, limit=None).batches()), parts
-            )
+            fetched = pool.map(lambda w: list(self._pages(w.call, None).batches()), parts)
             for batches in fetched:
                 yield from batches
 
@@ -277,7 +283,7 @@ class StacBackend:
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]
         builder = FrameBuilder(decoder=StacDecoder(), source=part.call.url)
-        for batch in StacPages(self.fetch, part.call, limit=None).batches():
+        for batch in self._pages(part.call, None).batches():
             builder.add(batch)
         return builder.build()
 
