@@ -74,6 +74,18 @@ CONFORMANCE = [
 ]
 """What the face declares: only the classes stac-api-validator passes (README lists the rest)."""
 
+QUERY_CLASS = "https://api.stacspec.org/v1.0.0-rc.1/item-search#query"
+
+
+def conformance(filtering: str) -> list[str]:
+    """The classes declared with ``Settings.stac_filtering``: the Filter extension (all of
+    :data:`CONFORMANCE`), the Query extension instead, or neither."""
+    if filtering == "filter":
+        return CONFORMANCE
+    plain = [c for c in CONFORMANCE if "filter" not in c and "/cql2/" not in c]
+    return [*plain, QUERY_CLASS] if filtering == "query" else plain
+
+
 DEFAULT_FIELDS = (
     "type",
     "stac_version",
@@ -335,13 +347,13 @@ class StacFace:
             "id": "terracat-local-catalogue",
             "title": "terracat local catalogue",
             "description": "The local catalogue's store as a STAC API, as Terrascope serves it",
-            "conformsTo": CONFORMANCE,
+            "conformsTo": conformance(self.settings.stac_filtering),
             "links": links,
         }
         return _json(body)
 
     def _conformance(self, request: Request, verdict: Verdict) -> Response:
-        return _json({"conformsTo": CONFORMANCE})
+        return _json({"conformsTo": conformance(self.settings.stac_filtering)})
 
     def _api(self, request: Request, verdict: Verdict) -> Response:
         """A minimal OpenAPI description: the paths this face serves."""
@@ -416,7 +428,7 @@ class StacFace:
             maximum=self.settings.stac_max_limit,
             post=False,
             collection=collection,
-            refuse=self.settings.stac_refuse_above_max,
+            **self._paging(),
         )
         return self._page(request, search, verdict, post=False)
 
@@ -434,6 +446,7 @@ class StacFace:
         return {
             "maximum": self.settings.stac_max_limit,
             "refuse": self.settings.stac_refuse_above_max,
+            "filtering": self.settings.stac_filtering,
         }
 
     def _search(self, request: Request, verdict: Verdict) -> Response:

@@ -4,8 +4,10 @@
 
 How a filter travels is read once from the landing page's ``conformsTo``: CQL2 JSON by
 ``POST /search`` where the Filter extension and ``cql2-json`` are declared, CQL2 text by GET
-where only ``cql2-text`` is; a server with neither gets the search without its filter, which is
-then applied to the frame, with one :class:`~terracat.exceptions.TerracatWarning` saying so.
+where only ``cql2-text`` is; the Query extension's ``query`` object by POST where only that is
+declared (with whatever ``query`` cannot say left to the client); a server with none of these
+gets the search without its filter. What the server cannot take is applied to the frame, with
+one :class:`~terracat.exceptions.TerracatWarning` saying so.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
 from terracat.frame import FrameBuilder, features_frame
 from terracat.protocols.answers import Unanswered
-from terracat.protocols.stac.encode import as_query, encode
+from terracat.protocols.stac.encode import as_query, encode, query_of
 from terracat.protocols.stac.paging import (
     Call,
     PageSize,
@@ -93,13 +95,16 @@ class StacBackend:
         return self._conformance
 
     def transport(self) -> str:
-        """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), or ``""`` (no server-side filter)."""
+        """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), ``"QUERY"`` (the Query extension's
+        ``query`` by POST), or ``""`` (no server-side filter)."""
         classes = self.conformance()
         filtering = any(c.endswith("#filter") or c.endswith("/conf/filter") for c in classes)
         if filtering and any(c.endswith("/cql2-json") for c in classes):
             return "POST"
         if filtering and any(c.endswith("/cql2-text") for c in classes):
             return "GET"
+        if any(c.endswith("#query") for c in classes):
+            return "QUERY"
         return ""
 
     def _collection_ids(self) -> list[str]:
@@ -155,10 +160,15 @@ class StacBackend:
         body = self._body(request)
         method = self.transport()
         local = None
-        if "filter" in body and not method:
-            local = cql2.Expr(body.pop("filter"))
+        if "filter" in body and method in ("", "QUERY"):
+            expression = body.pop("filter")
             body.pop("filter-lang", None)
-        return body, local, method or "GET"
+            if method == "QUERY":
+                query, expression = query_of(expression)
+                if query:
+                    body["query"] = query
+            local = None if expression is None else cql2.Expr(expression)
+        return body, local, {"": "GET", "QUERY": "POST"}.get(method, method)
 
     def _call(self, body: dict[str, Any], method: str, size: int) -> Call:
         url = self.config.catalogue_url + "search"

@@ -13,11 +13,16 @@ import logging
 import socket
 from collections.abc import Callable, Iterator
 
+import cql2
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import terracat
 from terracat.exceptions import SearchException
+from terracat.protocols.stac.backend import ClientSideFilterWarning
+from terracat.protocols.stac.encode import conjunction, query_of
 from terracat.server import LocalCatalogue
 from terracat.server.settings import Settings
 from tests.hostile import HostileServer, Request, send
@@ -175,3 +180,123 @@ def test_a_400_not_about_the_limit_is_not_retried(local, settings):
         with pytest.raises(SearchException, match="bbox out of range"):
             catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW)
         assert len(proxy.searches()) == 1
+
+
+# ---- 2. the Query extension -----------------------------------------------------------------
+
+
+def test_a_query_extension_server_gets_the_named_filters_as_query(local, settings):
+    filters = {"tileId": "31UFS", "cloudCover": 60}
+    expected = plain_ids(local, **filters)
+    settings.stac_filtering = "query"
+    with Proxy(local.url) as proxy:
+        found = catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW, **filters)
+        assert list(found["id"]) == expected and len(expected)
+        bodies = [json.loads(r.body) for r in proxy.searches()]
+        assert all(r.method == "POST" for r in proxy.searches())
+        assert bodies[0]["query"] == {
+            "grid:code": {"eq": "MGRS-31UFS"},
+            "eo:cloud_cover": {"lte": 60},
+        }
+        assert not any("filter" in body for body in bodies)
+
+
+def test_what_query_cannot_say_is_applied_to_the_frame_with_one_warning(local, settings):
+    filters = {"cloudCover": (5, 80), "filter": '"eo:cloud_cover" < 20 or "eo:cloud_cover" > 60'}
+    expected = plain_ids(local, **filters)
+    settings.stac_filtering = "query"
+    with Proxy(local.url) as proxy:
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            found = catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW, **filters)
+        assert sorted(found["id"]) == sorted(expected) and len(expected)
+        assert len(caught) == 1 and " OR " in str(caught[0].message).upper()
+        body = json.loads(proxy.searches()[0].body)
+        assert body["query"] == {"eo:cloud_cover": {"gte": 5, "lte": 80}}
+
+
+def test_the_face_takes_query_by_get_and_post_and_refuses_what_it_does_not_declare(local, settings):
+    search = local.url + "stac/search"
+    common = {"collections": ["terrascope-s2-ndvi-v2"], "limit": 1000}
+    query = {"eo:cloud_cover": {"lte": 30}, "sat:relative_orbit": {"in": [51, 8]}}
+    cql = {
+        "op": "and",
+        "args": [
+            {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 30]},
+            {"op": "in", "args": [{"property": "sat:relative_orbit"}, [51, 8]]},
+        ],
+    }
+    by_filter = requests.post(search, json={**common, "filter": cql}, timeout=30).json()
+    settings.stac_filtering = "query"
+    by_post = requests.post(search, json={**common, "query": query}, timeout=30).json()
+    params = {"collections": "terrascope-s2-ndvi-v2", "limit": 1000, "query": json.dumps(query)}
+    by_get = requests.get(search, params=params, timeout=30).json()
+    ids = [f["id"] for f in by_filter["features"]]
+    assert ids and [f["id"] for f in by_post["features"]] == ids
+    assert [f["id"] for f in by_get["features"]] == ids
+    refused = requests.post(search, json={**common, "filter": cql}, timeout=30)
+    assert refused.status_code == 400 and "Filter extension" in refused.json()["description"]
+    landing = requests.get(local.url + "stac/", timeout=30).json()["conformsTo"]
+    assert any(c.endswith("#query") for c in landing)
+    assert not any("filter" in c for c in landing)
+    settings.stac_filtering = "none"
+    refused = requests.post(search, json={**common, "query": query}, timeout=30)
+    assert refused.status_code == 400 and "Query extension" in refused.json()["description"]
+
+
+_QUERY_CHECKS = {
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+def query_matches(query: dict, properties: dict) -> bool:
+    """The Query extension's meaning, written out: every comparison of every property holds."""
+    return all(
+        name in properties and _QUERY_CHECKS[op](properties[name], value)
+        for name, comparisons in query.items()
+        for op, value in comparisons.items()
+    )
+
+
+def _cql_matches(expression: dict | None, properties: dict) -> bool:
+    if expression is None:
+        return True
+    try:
+        return bool(cql2.Expr(expression).matches({"properties": properties, **properties}))
+    except Exception:  # a comparison with a property the item lacks: no match
+        return False
+
+
+NAMES = st.sampled_from(["eo:cloud_cover", "sat:relative_orbit"])
+COMPARISONS = st.builds(
+    lambda op, name, value: {"op": op, "args": [{"property": name}, value]},
+    st.sampled_from(["=", "<>", "<", "<=", ">", ">="]),
+    NAMES,
+    st.integers(0, 100),
+)
+MEMBERSHIP = st.builds(
+    lambda name, values: {"op": "in", "args": [{"property": name}, values]},
+    NAMES,
+    st.lists(st.integers(0, 100), min_size=1, max_size=4),
+)
+EITHER = st.builds(lambda a, b: {"op": "or", "args": [a, b]}, COMPARISONS, COMPARISONS)
+ITEMS = st.fixed_dictionaries(
+    {"eo:cloud_cover": st.integers(0, 100), "sat:relative_orbit": st.integers(0, 100)}
+)
+
+
+@given(st.lists(st.one_of(COMPARISONS, MEMBERSHIP, EITHER), min_size=1, max_size=5), ITEMS)
+def test_the_query_search_and_the_cql2_search_find_the_same_items(parts, item):
+    expression = conjunction(parts)
+    query, rest = query_of(expression)
+    assert _cql_matches(expression, item) == (
+        query_matches(query, item) and _cql_matches(rest, item)
+    )
+    pairs = [(p["args"][0]["property"], p["op"]) for p in parts if p["op"] != "or"]
+    if len(pairs) == len(parts) and len(set(pairs)) == len(pairs):
+        assert rest is None  # everything a query can say goes to the server
