@@ -13,6 +13,7 @@ one :class:`~terracat.exceptions.TerracatWarning` saying so.
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,13 @@ from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
 from terracat.frame import FrameBuilder, features_frame
 from terracat.protocols.answers import Unanswered
-from terracat.protocols.stac.encode import as_query, encode, query_of
+from terracat.protocols.stac.encode import (
+    TILE_PROPERTIES,
+    as_query,
+    encode,
+    query_of,
+    tile_property,
+)
 from terracat.protocols.stac.paging import (
     Call,
     PageSize,
@@ -42,6 +49,8 @@ from terracat.protocols.stac.rows import StacDecoder, collections_frame
 from terracat.request import SearchRequest
 
 __all__ = ["StacBackend", "derived_id"]
+
+logger = logging.getLogger(__name__)
 
 WINDOW_PAGES = 10
 """Pages per time window of ``split=True``: windows small enough to be fetched side by side."""
@@ -67,6 +76,7 @@ class StacBackend:
         self.session = session
         self._conformance: list[str] | None = None
         self._ids: dict[str, str] = {}
+        self._tiles: dict[str, str] = {}
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )
@@ -151,9 +161,30 @@ class StacBackend:
         """One search's pages, learning the size the catalogue serves as they come."""
         return StacPages(self.fetch, call, limit=limit, sizes=self.sizes)
 
+    def tile(self, stac_id: str) -> str:
+        """The property a ``tileId`` compares in ``stac_id``, from its queryables (read once);
+        ``grid:code`` when the catalogue gives none (a 404, or any answer that is not them:
+        the search should not fail for want of a hint)."""
+        if stac_id not in self._tiles:
+            url = f"{self.config.catalogue_url}collections/{stac_id}/queryables"
+            try:
+                queryables = self._get_json(url)
+            except SearchException as error:  # 404 most often: no queryables, the default
+                logger.info("No queryables for %s (%s): tileId compares grid:code", stac_id, error)
+                queryables = None
+            properties = queryables.get("properties") if isinstance(queryables, dict) else None
+            self._tiles[stac_id] = tile_property(
+                properties if isinstance(properties, dict) else None
+            )
+            logger.debug("tileId in %s is %s", stac_id, self._tiles[stac_id])
+        return self._tiles[stac_id]
+
     def _body(self, request: SearchRequest) -> dict[str, Any]:
-        collections = None if request.collection is None else [self.stac_id(request.collection)]
-        return encode(request, collections=collections)
+        if request.collection is None:
+            return encode(request)
+        stac_id = self.stac_id(request.collection)
+        tile = self.tile(stac_id) if "tileId" in request.filters else TILE_PROPERTIES[0]
+        return encode(request, collections=[stac_id], tile=tile)
 
     def _plan(self, request: SearchRequest) -> tuple[dict[str, Any], Any, str]:
         """The body the server takes, the filter left to the client (or None), the method."""

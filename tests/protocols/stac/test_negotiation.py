@@ -300,3 +300,42 @@ def test_the_query_search_and_the_cql2_search_find_the_same_items(parts, item):
     pairs = [(p["args"][0]["property"], p["op"]) for p in parts if p["op"] != "or"]
     if len(pairs) == len(parts) and len(set(pairs)) == len(pairs):
         assert rest is None  # everything a query can say goes to the server
+
+
+# ---- 3. the tile's spelling from the queryables ---------------------------------------------
+
+NDVI_QUERYABLES = "/stac/collections/terrascope-s2-ndvi-v2/queryables"
+
+
+def _queryables(*names: str) -> Rewrite:
+    def rewrite(request: Request) -> tuple[int, bytes] | None:
+        if request.path != NDVI_QUERYABLES:
+            return None
+        if not names:
+            return 404, b'{"code": "NotFound", "description": "no queryables"}'
+        properties = {name: {"type": "string"} for name in names}
+        return 200, json.dumps({"type": "object", "properties": properties}).encode()
+
+    return rewrite
+
+
+def test_the_tile_filter_names_the_property_the_queryables_offer(local):
+    with Proxy(local.url, _queryables("eo:cloud_cover", "s2:mgrs_tile")) as proxy:
+        catalogue = catalogue_behind(proxy, local)
+        catalogue.search(NDVI_URN, **WINDOW, tileId="31UFS")
+        catalogue.search(NDVI_URN, **WINDOW, tileId="31UFT")
+        filters = [json.loads(r.body)["filter"] for r in proxy.searches()]
+        assert filters[0] == {"op": "=", "args": [{"property": "s2:mgrs_tile"}, "31UFS"]}
+        assert filters[1]["args"][1] == "31UFT"
+        assert [r.path for r in proxy.requests].count(NDVI_QUERYABLES) == 1  # read once
+
+
+def test_without_queryables_the_tile_is_grid_code(local):
+    expected = plain_ids(local, tileId="31UFS")
+    with Proxy(local.url, _queryables()) as proxy:
+        found = catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW, tileId="31UFS")
+        assert list(found["id"]) == expected and len(expected)
+        body = json.loads(proxy.searches()[0].body)
+        assert body["filter"]["args"][0] == {"property": "grid:code"}
+        catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW)  # no tileId: not asked
+        assert [r.path for r in proxy.requests].count(NDVI_QUERYABLES) == 1
