@@ -42,6 +42,7 @@ from terracat.protocols.stac.paging import (
     StacFetcher,
     StacPages,
     StacWindow,
+    Uncounted,
     matched,
     windows,
 )
@@ -64,6 +65,10 @@ def derived_id(collection: str) -> str:
 
 class ClientSideFilterWarning(TerracatWarning):
     """The catalogue cannot filter as asked: the filter is applied to the frame instead."""
+
+
+class UncountedWarning(TerracatWarning):
+    """The catalogue gives no counts: ``split=True`` fell back to one plain search."""
 
 
 class StacBackend:
@@ -227,8 +232,9 @@ class StacBackend:
             return self._collections_search(request)
         body, local, method = self._plan(request)
         builder = self._builder(request, None if local is not None else request.limit)
-        if split and request.limit is None:
-            for batch in self._window_batches(body, method):
+        parts = self._split(body, method) if split and request.limit is None else None
+        if parts is not None:
+            for batch in self._window_batches(parts):
                 builder.add(batch)
         else:
             limit = None if local is not None else request.limit
@@ -237,18 +243,39 @@ class StacBackend:
                 builder.add(batch)
         return self._filtered(builder.build(), local, request.limit)
 
+    def _split(self, body: dict[str, Any], method: str) -> list[StacWindow] | None:
+        """The windows of ``split=True``, or ``None`` (one plain search, with a warning) when
+        the catalogue gives no counts to cut them by."""
+        try:
+            return self._windows(body, method, self.page_size * WINDOW_PAGES)
+        except Uncounted:
+            warnings.warn(
+                f"The catalogue {self.config.catalogue_url} gives no numberMatched, so the search "
+                "cannot be cut into time windows by counts: split=True fetched it as one plain "
+                "search, page after page.",
+                UncountedWarning,
+                stacklevel=4,
+            )
+            return None
+
+    def _client_side(self, local: Any, what: str) -> None:
+        warnings.warn(
+            f"The catalogue {self.config.catalogue_url} does not declare the STAC Filter "
+            f"extension: the filter {local.to_text()} was applied {what}.",
+            ClientSideFilterWarning,
+            stacklevel=5,
+        )
+
     def _filtered(
-        self, frame: geopandas.GeoDataFrame, local: Any, limit: int | None
+        self, frame: geopandas.GeoDataFrame, local: Any, limit: int | None, *, warn: bool = True
     ) -> geopandas.GeoDataFrame:
         if local is None:
             return frame
-        warnings.warn(
-            f"The catalogue {self.config.catalogue_url} does not declare the STAC Filter "
-            f"extension: the filter {local.to_text()} was applied to the frame after the search "
-            "(every item of the rest of the search was fetched).",
-            ClientSideFilterWarning,
-            stacklevel=4,
-        )
+        if warn:
+            self._client_side(
+                local,
+                "to the frame after the search (every item of the rest of the search was fetched)",
+            )
         keep = [_matches(local, text) for text in frame["properties"]]
         frame = frame[keep]
         return frame.iloc[:limit] if limit is not None else frame
@@ -274,13 +301,19 @@ class StacBackend:
 
     def count(self, request: SearchRequest) -> int:
         body, local, method = self._plan(request)
-        if local is not None:
-            raise SearchException(
-                Unanswered(self.config.catalogue_url, "no filter extension"),
-                "the catalogue cannot filter on the server (no STAC Filter extension), so it "
-                "cannot count this search; search it and count the rows",
-            )
-        return matched(self.fetch, self._call(body, method, 1))
+        if local is None:
+            return matched(self.fetch, self._call(body, method, 1))
+        self._client_side(
+            local,
+            "on the client to count this search: every item of the rest of the search was "
+            "fetched and the matching ones counted (correct, but as slow as the whole search)",
+        )
+        pages = self._pages(self._call(body, method, self.page_size), None)
+        return sum(
+            _matches(local, feature.properties)
+            for page in pages.pages()
+            for feature in page.features
+        )
 
     def provenance(self, request: SearchRequest) -> dict[str, Any]:
         if request.collection is None:
@@ -290,20 +323,26 @@ class StacBackend:
 
     # ---- time windows ------------------------------------------------------------------------
 
-    def _windows(self, body: dict[str, Any], method: str, most: int) -> list[StacWindow]:
+    def _windows(
+        self, body: dict[str, Any], method: str, most: int, local: Any = None
+    ) -> list[StacWindow]:
         def count(interval: str) -> int:
             return matched(self.fetch, self._call({**body, "datetime": interval}, method, 1))
 
         found = windows(count, body.get("datetime"), most, self.config.search_workers)
+        text = None if local is None else local.to_text()
         return [
             StacWindow(
-                self._call({**body, "datetime": text}, method, self.page_size), total, low, high
+                self._call({**body, "datetime": span}, method, self.page_size),
+                total,
+                low,
+                high,
+                text,
             )
-            for text, total, low, high in found
+            for span, total, low, high in found
         ]
 
-    def _window_batches(self, body: dict[str, Any], method: str) -> Iterator[list[Any]]:
-        parts = self._windows(body, method, self.page_size * WINDOW_PAGES)
+    def _window_batches(self, parts: list[StacWindow]) -> Iterator[list[Any]]:
         with ThreadPoolExecutor(max_workers=max(1, self.config.search_workers)) as pool:
             fetched = pool.map(lambda w: list(self._pages(w.call, None).batches()), parts)
             for batches in fetched:
@@ -314,19 +353,23 @@ class StacBackend:
     ) -> tuple[geopandas.GeoDataFrame, list[StacWindow]]:
         body, local, method = self._plan(request)
         if local is not None:
-            raise SearchException(
-                Unanswered(self.config.catalogue_url, "no filter extension"),
-                "the catalogue cannot filter on the server, so it cannot be split into windows",
+            self._client_side(
+                local,
+                "to each partition after it is fetched (the windows are cut by the unfiltered "
+                "counts, so they hold fewer items than planned)",
             )
         first = next(StacPages(self.fetch, self._call(body, method, 1), limit=1).batches(), [])
         meta = features_frame(first, decoder=self._decoder(request)).iloc[:0]
-        return meta, self._windows(body, method, most)
+        return meta, self._windows(body, method, most, local)
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]
         builder = FrameBuilder(decoder=StacDecoder(), source=part.call.url)
         for batch in self._pages(part.call, None).batches():
             builder.add(batch)
-        return builder.build()
+        frame = builder.build()
+        if part.local is None:
+            return frame
+        return self._filtered(frame, cql2.Expr(part.local), None, warn=False)
 
     # ---- collections -------------------------------------------------------------------------
 
@@ -356,8 +399,8 @@ class StacBackend:
         return collections_frame(self._collections())
 
 
-def _matches(expression: Any, text: str) -> bool:
-    """Whether an item (its JSON text) matches a CQL2 expression; unknown properties: no."""
+def _matches(expression: Any, text: str | bytes | msgspec.Raw) -> bool:
+    """Whether an item (its JSON) matches a CQL2 expression; unknown properties: no."""
     try:
         return bool(expression.matches(msgspec.json.decode(text)))
     except Exception:  # cql2 cannot reduce a comparison with a property the item lacks

@@ -42,7 +42,7 @@ from terracat.protocols.stac.page import StacPage, decode_stac_page
 from terracat.protocols.windows import EPOCH, Span, owned, split_by_counts
 from terracat.request import parse_datetime
 
-__all__ = ["Call", "PageSize", "StacFetcher", "StacPages", "StacWindow", "windows"]
+__all__ = ["Call", "PageSize", "StacFetcher", "StacPages", "StacWindow", "Uncounted", "windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -326,11 +326,15 @@ class StacPages:
         return SearchException(Misanswered((call or self.first).shown(), {}), what)
 
 
+class Uncounted(SearchException):
+    """The catalogue gives no ``numberMatched``: it cannot be counted or cut into windows."""
+
+
 def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
-    """``numberMatched`` of a search (``call`` asks one item), or a clear SearchException."""
+    """``numberMatched`` of a search (``call`` asks one item), or a clear :class:`Uncounted`."""
     page = fetch(call)
     if page.numberMatched is None or page.numberMatched < 0:
-        raise SearchException(
+        raise Uncounted(
             Misanswered(call.shown(), {}),
             "the catalogue does not count its results (no numberMatched in its item collection): "
             "count and split=True need a count; search without them",
@@ -340,12 +344,15 @@ def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
 
 @dataclass(frozen=True)
 class StacWindow:
-    """A slice of a search's time range: its first call, its count, the items it owns."""
+    """A slice of a search's time range: its first call, its count, the items it owns, and
+    the filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is
+    then the unfiltered count, an upper bound)."""
 
     call: Call
     total: int
     low: dt.datetime | None  # None: from the beginning of time (the first window)
     high: dt.datetime | None  # None: to the end of time (the last window)
+    local: str | None = None
 
     def owns(self, begin: Any) -> Any:
         """Which items (by acquisition start, a datetime Series) this window owns."""

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 import terracat
 from terracat.exceptions import SearchException
-from terracat.protocols.stac.backend import ClientSideFilterWarning
+from terracat.protocols.stac.backend import ClientSideFilterWarning, UncountedWarning
 from terracat.protocols.stac.encode import conjunction, query_of
+from terracat.request import SearchRequest
 from terracat.server import LocalCatalogue
 from terracat.server.settings import Settings
 from tests.hostile import HostileServer, Request, send
@@ -31,6 +32,7 @@ NDVI_URN = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 WINDOW = {"start": "2021-07-01", "end": "2021-07-15"}
 
 Rewrite = Callable[[Request], tuple[int, bytes] | None]
+Alter = Callable[[Request, bytes], bytes]
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,13 @@ class Proxy(HostileServer):
     """The local catalogue behind a loopback server that records every request (bodies too);
     ``rewrite`` may answer a request itself. Links the face writes point back at the proxy."""
 
-    def __init__(self, upstream: str, rewrite: Rewrite | None = None) -> None:
+    def __init__(
+        self, upstream: str, rewrite: Rewrite | None = None, alter: Alter | None = None
+    ) -> None:
         super().__init__(self._forward)
         self.upstream = upstream
         self.rewrite = rewrite
+        self.alter = alter
 
     def _forward(self, request: Request, connection: socket.socket) -> None:
         own = self.rewrite(request) if self.rewrite is not None else None
@@ -74,10 +79,13 @@ class Proxy(HostileServer):
             },
             timeout=30,
         )
+        content = answer.content
+        if self.alter is not None and answer.status_code == 200:
+            content = self.alter(request, content)
         send(
             connection,
             answer.status_code,
-            answer.content,
+            content,
             {"Content-Type": answer.headers.get("Content-Type", "application/json")},
         )
 
@@ -339,3 +347,64 @@ def test_without_queryables_the_tile_is_grid_code(local):
         assert body["filter"]["args"][0] == {"property": "grid:code"}
         catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW)  # no tileId: not asked
         assert [r.path for r in proxy.requests].count(NDVI_QUERYABLES) == 1
+
+
+# ---- 4. count and split without a server-side filter ------------------------------------------
+
+FILTERS = {"tileId": "31UFS", "cloudCover": 60}
+
+
+def test_count_without_the_filter_extension_counts_the_rows(local, settings):
+    expected = plain_ids(local, **FILTERS)
+    settings.stac_filtering = "none"
+    with Proxy(local.url) as proxy:
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            counted = catalogue_behind(proxy, local).get_product_count(
+                NDVI_URN, **WINDOW, **FILTERS
+            )
+        assert counted == len(expected) and counted
+        assert len(caught) == 1 and "slow" in str(caught[0].message)
+        searches = proxy.searches()
+        assert searches and all(r.method == "GET" and "filter" not in r.params for r in searches)
+
+
+def test_split_without_the_filter_extension_cuts_by_unfiltered_counts(local, settings):
+    expected = plain_ids(local, **FILTERS)
+    settings.stac_filtering = "none"
+    with Proxy(local.url) as proxy:
+        catalogue = catalogue_behind(proxy, local, page_size=2)
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            found = catalogue.search(NDVI_URN, **WINDOW, **FILTERS, split=True)
+        assert sorted(found["id"]) == sorted(expected) and found["id"].is_unique
+        assert len(caught) == 1
+        counts = [r for r in proxy.searches() if limit_of(r) == 1]
+        windows = {r.param("datetime") for r in proxy.searches() if limit_of(r) == 2}
+        assert len(counts) > 1 and len(windows) > 1  # cut into windows, not one search
+        request = SearchRequest.for_products(NDVI_URN, **WINDOW, **FILTERS)
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            _, parts = catalogue.backend.partitions(request, 25)
+        assert len(caught) == 1 and len(parts) > 1
+        owned = []
+        for part in parts:
+            frame = catalogue.backend.partition(part)
+            owned += list(frame[part.owns(frame["beginningDateTime"])]["id"])
+        assert sorted(owned) == sorted(expected)
+
+
+def _uncounted(request: Request, body: bytes) -> bytes:
+    if not request.path.endswith("/search"):
+        return body
+    page = json.loads(body)
+    page.pop("numberMatched", None)
+    return json.dumps(page).encode()
+
+
+def test_a_catalogue_without_counts_says_so_and_split_falls_back_to_one_search(local):
+    expected = plain_ids(local)
+    with Proxy(local.url, alter=_uncounted) as proxy:
+        catalogue = catalogue_behind(proxy, local)
+        with pytest.raises(SearchException, match="does not count its results"):
+            catalogue.get_product_count(NDVI_URN, **WINDOW)
+        with pytest.warns(UncountedWarning, match="numberMatched") as caught:
+            found = catalogue.search(NDVI_URN, **WINDOW, split=True)
+        assert list(found["id"]) == expected and len(caught) == 1
