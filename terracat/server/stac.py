@@ -423,13 +423,7 @@ class StacFace:
 
     def _items(self, request: Request, verdict: Verdict, collection: str) -> Response:
         self._view(collection)
-        search = search_of(
-            request.args,
-            maximum=self.settings.stac_max_limit,
-            post=False,
-            collection=collection,
-            **self._paging(),
-        )
+        search = search_of(request.args, post=False, collection=collection, **self._paging())
         return self._page(request, search, verdict, post=False)
 
     def _item(self, request: Request, verdict: Verdict, collection: str, item: str) -> Response:
