@@ -85,7 +85,7 @@ class StacBackend:
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )
-        self.sizes = PageSize(self._configured_size(), config.catalogue_url)
+        self._sizes = PageSize(self._configured_size(), config.catalogue_url)
 
     # ---- what the catalogue is -------------------------------------------------------------
 
@@ -159,14 +159,14 @@ class StacBackend:
         """``[HTTP] PageSize`` when set, else the STAC default (1,000); smaller once the
         catalogue has shown it serves fewer (:class:`~terracat.protocols.stac.paging.PageSize`)."""
         configured = self._configured_size()
-        learned = self.sizes.learned
+        learned = self._sizes.learned
         return configured if learned is None else min(configured, learned)
 
     def _pages(self, call: Call, limit: int | None) -> StacPages:
         """One search's pages, learning the size the catalogue serves as they come."""
-        return StacPages(self.fetch, call, limit=limit, sizes=self.sizes)
+        return StacPages(self.fetch, call, limit=limit, sizes=self._sizes)
 
-    def tile(self, stac_id: str) -> str:
+    def _tile(self, stac_id: str) -> str:
         """The property a ``tileId`` compares in ``stac_id``, from its queryables (read once);
         ``grid:code`` when the catalogue gives none (a 404, or any answer that is not them:
         the search should not fail for want of a hint)."""
@@ -188,7 +188,7 @@ class StacBackend:
         if request.collection is None:
             return encode(request)
         stac_id = self.stac_id(request.collection)
-        tile = self.tile(stac_id) if "tileId" in request.filters else TILE_PROPERTIES[0]
+        tile = self._tile(stac_id) if "tileId" in request.filters else TILE_PROPERTIES[0]
         return encode(request, collections=[stac_id], tile=tile)
 
     def _plan(self, request: SearchRequest) -> tuple[dict[str, Any], Any, str]:
