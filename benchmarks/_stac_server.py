@@ -87,25 +87,27 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def serialised_item(source: dict[str, Any], number: int) -> bytes:
+    """Copy ``number`` of the real item ``source``: its own id, datetime and footprint."""
+    item = copy.deepcopy(source)
+    moment = FIRST + number * STEP
+    item["id"] = item_id(number)
+    item["geometry"]["coordinates"] = _moved(item["geometry"]["coordinates"], number * 1e-7)
+    props = item["properties"]
+    props["title"] = item["id"]
+    props["datetime"] = props["start_datetime"] = _stamp(moment)
+    props["end_datetime"] = _stamp(moment + dt.timedelta(seconds=5))
+    for link in item.get("links", []):
+        if link.get("rel") == "self":
+            link["href"] = link["href"].rsplit("/", 1)[0] + "/" + item["id"]
+    return orjson.dumps(item)
+
+
 def make_items(count: int) -> tuple[list[bytes], list[float]]:
     """``count`` serialised copies of the real item and their acquisition instants (epoch s)."""
     source = template()
-    items, instants = [], []
-    for number in range(count):
-        item = copy.deepcopy(source)
-        moment = FIRST + number * STEP
-        item["id"] = item_id(number)
-        item["geometry"]["coordinates"] = _moved(item["geometry"]["coordinates"], number * 1e-7)
-        props = item["properties"]
-        props["title"] = item["id"]
-        props["datetime"] = props["start_datetime"] = _stamp(moment)
-        props["end_datetime"] = _stamp(moment + dt.timedelta(seconds=5))
-        for link in item.get("links", []):
-            if link.get("rel") == "self":
-                link["href"] = link["href"].rsplit("/", 1)[0] + "/" + item["id"]
-        items.append(orjson.dumps(item))
-        instants.append(moment.timestamp())
-    return items, instants
+    items = [serialised_item(source, number) for number in range(count)]
+    return items, [(FIRST + number * STEP).timestamp() for number in range(count)]
 
 
 def _instant(text: str, *, high: bool) -> float:
