@@ -276,6 +276,9 @@ def main() -> None:
     parser.add_argument("--clients", default=",".join(SEARCH), help="comma-separated")
     parser.add_argument("--limit", type=int, help="one page size for every client")
     parser.add_argument(
+        "--limits", default="", help="page sizes by client: 'rustac:100,terracat split=True:250'"
+    )
+    parser.add_argument(
         "--sweep",
         type=int,
         default=0,
@@ -291,6 +294,13 @@ def main() -> None:
     clients = [c for c in wanted if installed(c)]
     skipped = [c for c in wanted if c not in clients]
     limits = {c: args.limit or BEST_LIMIT[c] for c in clients}
+    for pair in filter(None, args.limits.split(",")):
+        client, _, size = pair.rpartition(":")
+        if client.strip() not in SEARCH or not size.strip().isdigit():
+            parser.error(
+                f"--limits: {pair!r} is not CLIENT:PAGE_SIZE; clients: {', '.join(SEARCH)}"
+            )
+        limits[client.strip()] = int(size)
     print(
         f"{args.items:,} copies of the real 2026 Terrascope item (21 kB of JSON each), "
         f"{args.latency * 1000:.0f} ms per request + {args.per_item * 1000:g} ms per item "
