@@ -169,6 +169,12 @@ def compare(
     for _ in range(repeat):  # interleaved: A B C A B C
         for client in clients:
             runs[client].append(run(client, url, limits[client], items))
+            last = runs[client][-1]
+            print(  # as it goes: a long run shows its figures before the table
+                f"  {client}: {last.seconds:.2f} s, {last.distinct:,} ids, {last.missing} missing",
+                file=sys.stderr,
+                flush=True,
+            )
     medians = {client: statistics.median(r.seconds for r in runs[client]) for client in clients}
     peers = [medians[c] for c in clients if c in PEERS]
     fastest_peer = min(peers) if peers else None
