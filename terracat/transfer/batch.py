@@ -17,6 +17,7 @@ import os
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,8 +29,14 @@ import requests
 from tqdm.auto import tqdm
 
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
+from terracat.exceptions import (
+    ParameterParserException,
+    ProductDownloadException,
+    TerracatError,
+    TerracatWarning,
+)
 from terracat.transfer.base import Fetched, Fetcher, PartialFile
+from terracat.transfer.checksum import HASH_FUNCTIONS, Checksum, parse_multihash
 from terracat.transfer.http import HttpFetcher
 from terracat.transfer.layout import FileTask, check_name_fits, partial_path, public_href
 from terracat.transfer.local import LocalFetcher
@@ -160,7 +167,11 @@ def _skipped(task: FileTask, row: dict[str, Any], progress: Callable[[int], None
 
 
 def _fetch_one(
-    task: FileTask, transport: Transport, progress: Callable[[int], None], overwrite: bool
+    task: FileTask,
+    transport: Transport,
+    progress: Callable[[int], None],
+    overwrite: bool,
+    checksum: Checksum | None = None,
 ) -> dict[str, Any]:
     began = time.perf_counter()
     row = _row(task)
@@ -174,7 +185,7 @@ def _fetch_one(
             task.target.parent.mkdir(parents=True, exist_ok=True)
             check_name_fits(task.target)
             with PartialFile(partial_path(task.target)) as partial:
-                _fill(task, fetcher, partial, progress, overwrite, row)
+                _fill(task, fetcher, partial, progress, overwrite, row, checksum)
     except OSError as error:
         if isinstance(error, requests.RequestException):
             raise
@@ -190,8 +201,14 @@ def _fill(
     progress: Callable[[int], None],
     overwrite: bool,
     row: dict[str, Any],
+    checksum: Checksum | None = None,
 ) -> None:
-    """Fetch ``task`` into its locked ``partial`` file and rename it complete (or fail)."""
+    """Fetch ``task`` into its locked ``partial`` file and rename it complete (or fail).
+
+    With a ``checksum`` the bytes are hashed as they are written (what a resumed partial file
+    holds first) and a file whose digest differs is removed, partial and all: bytes known to be
+    wrong must not be resumed from.
+    """
     if not overwrite and _complete(task, fetcher):
         partial.discard_if_empty()  # another run completed it while this one waited
         _skipped(task, row, progress)
@@ -199,6 +216,8 @@ def _fill(
     try:
         if overwrite and fetcher.resumes:
             partial.restart()  # what is on disk is not to be resumed from
+        if checksum is not None and fetcher.appends:
+            partial.hash_with(checksum.new_hash)
         fetched = fetcher.fetch(task, partial, progress)
     except BaseException:
         partial.discard_if_empty()  # nothing received: leave nothing behind
@@ -206,9 +225,55 @@ def _fill(
     if fetched.linked:  # the target is made already; the partial file was only the lock
         partial.discard_if_empty()
         return
+    if checksum is not None:
+        _verify(task, partial, checksum, hashed=fetcher.appends)
     partial.finish(task.target)
     row["status"] = "resumed" if fetched.resumed else "downloaded"
     row["bytes"] = fetched.written
+
+
+def _verify(task: FileTask, partial: PartialFile, checksum: Checksum, *, hashed: bool) -> None:
+    """Compare the written bytes with the catalogue's ``file:checksum``; remove them if wrong."""
+    if not hashed:  # the fetcher wrote the file itself: hash it once, now
+        partial.hash_with(checksum.new_hash)
+    found = partial.hexdigest()
+    if found != checksum.digest:
+        partial.discard()
+        raise ProductDownloadException(
+            f"{task.target.name} from {public_href(task.href)} does not match the catalogue's "
+            f"file:checksum: expected {checksum.name} {checksum.digest}, found {found}; "
+            "the file was not kept"
+        )
+
+
+def _checksums(tasks: Sequence[FileTask]) -> list[Checksum | None]:
+    """Each task's checksum to verify (None: none given, or one terracat cannot compute).
+
+    The functions terracat cannot compute, and multihashes it cannot read, are named in one
+    warning for the batch: those files download unverified.
+    """
+    found: list[Checksum | None] = []
+    unverified: dict[str, None] = {}
+    for task in tasks:
+        checksum = None
+        if task.checksum is not None:
+            try:
+                checksum = parse_multihash(task.checksum)
+            except ValueError as error:
+                unverified[f"unreadable multihash ({error})"] = None
+            else:
+                if not checksum.known:
+                    unverified[f"hash function code {checksum.name}"] = None
+                    checksum = None
+        found.append(checksum)
+    if unverified:
+        warnings.warn(
+            f"file:checksum with {', '.join(unverified)}: those files download unverified "
+            f"(terracat verifies {', '.join(name for name, _ in HASH_FUNCTIONS.values())})",
+            TerracatWarning,
+            stacklevel=3,
+        )
+    return found
 
 
 def _disk_message(task: FileTask, error: OSError) -> str:
@@ -245,6 +310,7 @@ def download(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterParserException(f"workers must be a positive whole number, got {workers!r}")
     total = sum(t.length for t in tasks if t.length is not None) or None
+    checksums = dict(zip(map(id, tasks), _checksums(tasks), strict=True))
     bar = _Progress(total, progress)
     failed = threading.Event()
 
@@ -253,7 +319,7 @@ def download(
         if failed.is_set() and raise_on_failure:
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
-            return _fetch_one(task, transport, bar, overwrite)
+            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)])
         except (TerracatError, OSError) as error:
             if task.problem is None:  # a bad name was known before the batch: others still run
                 failed.set()
