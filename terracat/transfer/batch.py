@@ -11,6 +11,7 @@ mounts one transport per URL pattern.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,7 @@ from terracat.transfer.layout import FileTask, check_name_fits, partial_path, pu
 from terracat.transfer.local import LocalFetcher
 from terracat.transfer.s3 import S3Fetcher
 
-__all__ = ["REPORT_COLUMNS", "Transport", "download", "human_size"]
+__all__ = ["REPORT_COLUMNS", "DownloadInterrupted", "Transport", "download", "human_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +59,35 @@ def human_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+class _Stopped(BaseException):
+    """Raised in a transfer's thread at its next chunk once the batch is interrupted.
+
+    A BaseException, as KeyboardInterrupt is: no retry loop or error handler takes it for a
+    failure, and the partial file is kept for resuming.
+    """
+
+
+class DownloadInterrupted(KeyboardInterrupt):
+    """The batch was interrupted (Ctrl-C); ``report`` holds what was done, partial files kept.
+
+    Files under way stop at their next chunk (a second or two), not when they are complete:
+    their rows say ``interrupted``, the ones never started ``cancelled``.
+    """
+
+    def __init__(self, report: pd.DataFrame) -> None:
+        super().__init__("download interrupted; run again to resume the partial files")
+        self.report = report
+
+
 class _Progress:
-    """A thread-safe byte counter over a tqdm bar (or nothing)."""
+    """A thread-safe byte counter over a tqdm bar (or nothing); also the batch's stop switch.
+
+    Every fetcher reports each chunk here, so once :attr:`stop` is set the next chunk of every
+    transfer raises :class:`_Stopped` in its own thread.
+    """
 
     def __init__(self, total: int | None, enabled: bool) -> None:
+        self.stop = threading.Event()
         self._bar = tqdm(
             total=total,
             unit="B",
@@ -73,6 +99,8 @@ class _Progress:
         self._lock = threading.Lock()
 
     def __call__(self, count: int) -> None:
+        if self.stop.is_set():
+            raise _Stopped
         with self._lock:
             self._bar.update(count)
 
@@ -172,6 +200,7 @@ def _fetch_one(
     progress: Callable[[int], None],
     overwrite: bool,
     checksum: Checksum | None = None,
+    made: set[Path] | None = None,
 ) -> dict[str, Any]:
     began = time.perf_counter()
     row = _row(task)
@@ -182,7 +211,7 @@ def _fetch_one(
         if not overwrite and _complete(task, fetcher):
             _skipped(task, row, progress)
         else:
-            task.target.parent.mkdir(parents=True, exist_ok=True)
+            _make_directory(task.target.parent, made)
             check_name_fits(task.target)
             with PartialFile(partial_path(task.target)) as partial:
                 _fill(task, fetcher, partial, progress, overwrite, row, checksum)
@@ -192,6 +221,23 @@ def _fetch_one(
         raise ProductDownloadException(_disk_message(task, error)) from error
     row["seconds"] = time.perf_counter() - began
     return row
+
+
+def _make_directory(directory: Path, made: set[Path] | None) -> None:
+    """Create ``directory`` as a file starts in it, noting it in ``made`` if this run made it."""
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    if made is not None:
+        made.add(directory)
+
+
+def _remove_if_empty(made: set[Path]) -> None:
+    """Remove the directories a batch made that hold nothing: every file in them failed (a
+    refusal for sign-in) and nothing was kept, so the batch leaves the disk as it found it."""
+    for directory in sorted(made, key=lambda d: len(d.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (or gone): kept
+            directory.rmdir()
 
 
 def _fill(
@@ -313,17 +359,19 @@ def download(
     checksums = dict(zip(map(id, tasks), _checksums(tasks), strict=True))
     bar = _Progress(total, progress)
     failed = threading.Event()
+    failures = _FailureLog()
+    made: set[Path] = set()  # directories this batch created, removed at its end if empty
 
     def run(task: FileTask) -> dict[str, Any]:
         began = time.perf_counter()
         if failed.is_set() and raise_on_failure:
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
-            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)])
+            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
         except (TerracatError, OSError) as error:
             if task.problem is None:  # a bad name was known before the batch: others still run
                 failed.set()
-            logger.warning("%s", error)
+            failures.log(task, error)
             return {
                 **_row(task),
                 "status": "failed",
@@ -333,16 +381,76 @@ def download(
             }
 
     try:
-        if workers == 1 or len(tasks) <= 1:
-            rows = [run(task) for task in tasks]
-        else:
-            with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                rows = list(pool.map(run, tasks))
+        rows = _run_all(tasks, run, bar, workers)
     finally:
         bar.close()
+        failures.close()
+        _remove_if_empty(made)
     errors = [row.pop("exception") for row in rows if "exception" in row]
+    if bar.stop.is_set():
+        raise DownloadInterrupted(_report(rows))
     if errors and raise_on_failure:
         raise errors[0]
+    return _report(rows)
+
+
+class _FailureLog:
+    """Logs each distinct failure of a batch once: a refusal every file meets (a sign-in the
+    batch needs) is one warning, then one line saying how many more files it stopped."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def log(self, task: FileTask, error: BaseException) -> None:
+        reason = str(error).replace(public_href(task.href), "<file>")
+        with self._lock:
+            self._seen[reason] = self._seen.get(reason, 0) + 1
+            first = self._seen[reason] == 1
+        if first:
+            logger.warning("%s", error)
+        else:
+            logger.debug("%s", error)
+
+    def close(self) -> None:
+        for reason, count in self._seen.items():
+            if count > 1:
+                logger.warning("%d more files failed the same way: %s", count - 1, reason)
+
+
+def _run_all(
+    tasks: Sequence[FileTask],
+    run: Callable[[FileTask], dict[str, Any]],
+    bar: _Progress,
+    workers: int,
+) -> list[dict[str, Any]]:
+    """Every task's row, in task order; an interrupt stops the transfers at their next chunk.
+
+    The rows of an interrupted batch say what became of each file: done, ``interrupted`` (its
+    partial file kept) or ``cancelled`` (never started), and ``bar.stop`` is set.
+    """
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))))
+    futures = {pool.submit(run, task): index for index, task in enumerate(tasks)}
+    try:
+        for future in as_completed(futures):  # waits interruptibly, unlike a pool's exit
+            rows[futures[future]] = future.result()
+    except (KeyboardInterrupt, _Stopped):
+        bar.stop.set()  # each transfer raises _Stopped at its next chunk
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, index in futures.items():
+            if future.cancelled():
+                rows[index] = {**_row(tasks[index]), "status": "cancelled", "seconds": 0.0}
+            elif isinstance(future.exception(), _Stopped | KeyboardInterrupt):
+                rows[index] = {**_row(tasks[index]), "status": "interrupted", "seconds": 0.0}
+            else:
+                rows[index] = future.result()
+    finally:
+        pool.shutdown(wait=True)
+    return [row for row in rows if row is not None]
+
+
+def _report(rows: list[dict[str, Any]]) -> pd.DataFrame:
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     report["bytes"] = report["bytes"].astype("int64")
     return report

@@ -28,11 +28,13 @@ from terracat.exceptions import ProductDownloadException
 from terracat.transfer.base import Fetched, Fetcher, PartialFile, Progress
 from terracat.transfer.layout import FileTask, public_href
 
-__all__ = ["FOLLOWED_SCHEMES", "HttpFetcher"]
+__all__ = ["FOLLOWED_SCHEMES", "SIGN_IN_ADVICE", "HttpFetcher"]
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+SIGN_IN_ADVICE = "Catalogue.authenticate() or authenticate_non_interactive()"
+"""How a refusal for sign-in says to sign in, from Python; the command line says it its way."""
 LOGIN_MARKERS = ("/protocol/openid-connect/auth", "/login", "/oauth2/authorize")
 FOLLOWED_SCHEMES = ("http", "https")
 IDENTITY_ENCODINGS = ("", "identity")
@@ -126,7 +128,7 @@ class HttpFetcher(Fetcher):
             if self._is_login(location):
                 raise ProductDownloadException(
                     f"{public_href(href)} needs a signed-in user: the catalogue redirected to its login "
-                    "page. Sign in first with Catalogue.authenticate() or authenticate_non_interactive()."
+                    f"page. Sign in first with {SIGN_IN_ADVICE}."
                 )
             url = location
         raise ProductDownloadException(f"{public_href(href)}: more than {MAX_REDIRECTS} redirects")
@@ -213,7 +215,7 @@ class HttpFetcher(Fetcher):
         if status in (401, 403):
             raise ProductDownloadException(
                 f"{public_href(task.href)}: HTTP {status}, not authorised. Sign in with "
-                "Catalogue.authenticate() or authenticate_non_interactive()."
+                f"{SIGN_IN_ADVICE}."
             )
         if status not in (200, 206):
             raise ProductDownloadException(
