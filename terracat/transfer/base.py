@@ -29,7 +29,7 @@ try:  # POSIX: a partial file is locked while one run writes it
 except ImportError:  # pragma: no cover - Windows has no flock; runs there do not take turns
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Fetched", "Fetcher", "PartialFile", "Progress"]
+__all__ = ["Fetched", "Fetcher", "PartialFile", "Progress", "Stopped"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,14 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 Progress = Callable[[int], None]
 """Called with each number of bytes received (negative: bytes taken back); thread-safe."""
+
+
+class Stopped(BaseException):
+    """Raised in a transfer's thread once its batch is interrupted (Ctrl-C).
+
+    A BaseException, as KeyboardInterrupt is: no retry loop or error handler takes it for a
+    failure, and the partial file is kept for resuming.
+    """
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,10 @@ class Fetcher:
 
     def close(self) -> None:
         """Release what the fetcher holds (connections); the default holds nothing."""
+
+    def abort(self) -> None:
+        """Stop the transfers under way now (their threads raise :class:`Stopped`), from
+        another thread; the default relies on the next chunk's progress call stopping them."""
 
 
 class PartialFile:

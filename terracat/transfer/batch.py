@@ -36,7 +36,7 @@ from terracat.exceptions import (
     TerracatError,
     TerracatWarning,
 )
-from terracat.transfer.base import Fetched, Fetcher, PartialFile
+from terracat.transfer.base import Fetched, Fetcher, PartialFile, Stopped
 from terracat.transfer.checksum import HASH_FUNCTIONS, Checksum, parse_multihash
 from terracat.transfer.http import HttpFetcher
 from terracat.transfer.layout import FileTask, check_name_fits, partial_path, public_href
@@ -59,14 +59,6 @@ def human_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-class _Stopped(BaseException):
-    """Raised in a transfer's thread at its next chunk once the batch is interrupted.
-
-    A BaseException, as KeyboardInterrupt is: no retry loop or error handler takes it for a
-    failure, and the partial file is kept for resuming.
-    """
-
-
 class DownloadInterrupted(KeyboardInterrupt):
     """The batch was interrupted (Ctrl-C); ``report`` holds what was done, partial files kept.
 
@@ -83,7 +75,7 @@ class _Progress:
     """A thread-safe byte counter over a tqdm bar (or nothing); also the batch's stop switch.
 
     Every fetcher reports each chunk here, so once :attr:`stop` is set the next chunk of every
-    transfer raises :class:`_Stopped` in its own thread.
+    transfer raises :class:`Stopped` in its own thread.
     """
 
     def __init__(self, total: int | None, enabled: bool) -> None:
@@ -100,7 +92,7 @@ class _Progress:
 
     def __call__(self, count: int) -> None:
         if self.stop.is_set():
-            raise _Stopped
+            raise Stopped
         with self._lock:
             self._bar.update(count)
 
@@ -168,6 +160,11 @@ class Transport:
         """Close the fetchers' own connections (the catalogue's pool stays open)."""
         for fetcher in {id(f): f for f in self.fetchers.values()}.values():
             fetcher.close()
+
+    def abort(self) -> None:
+        """Stop every transfer under way now (an interrupt): a stalled server is not waited for."""
+        for fetcher in {id(f): f for f in self.fetchers.values()}.values():
+            fetcher.abort()
 
 
 def _complete(task: FileTask, fetcher: Fetcher) -> bool:
@@ -381,7 +378,7 @@ def download(
             }
 
     try:
-        rows = _run_all(tasks, run, bar, workers)
+        rows = _run_all(tasks, run, bar, workers, transport.abort)
     finally:
         bar.close()
         failures.close()
@@ -423,6 +420,7 @@ def _run_all(
     run: Callable[[FileTask], dict[str, Any]],
     bar: _Progress,
     workers: int,
+    abort: Callable[[], None],
 ) -> list[dict[str, Any]]:
     """Every task's row, in task order; an interrupt stops the transfers at their next chunk.
 
@@ -435,13 +433,15 @@ def _run_all(
     try:
         for future in as_completed(futures):  # waits interruptibly, unlike a pool's exit
             rows[futures[future]] = future.result()
-    except (KeyboardInterrupt, _Stopped):
-        bar.stop.set()  # each transfer raises _Stopped at its next chunk
+    except (KeyboardInterrupt, Stopped):
+        bar.stop.set()  # each transfer raises Stopped at its next chunk
+        abort()  # or now, where a server stalls between chunks
         pool.shutdown(wait=True, cancel_futures=True)
         for future, index in futures.items():
             if future.cancelled():
                 rows[index] = {**_row(tasks[index]), "status": "cancelled", "seconds": 0.0}
-            elif isinstance(future.exception(), _Stopped | KeyboardInterrupt):
+            elif future.exception() is not None:  # Stopped, or what a shut socket raised
+                logger.debug("%s: %r", tasks[index].target, future.exception())
                 rows[index] = {**_row(tasks[index]), "status": "interrupted", "seconds": 0.0}
             else:
                 rows[index] = future.result()

@@ -15,11 +15,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 import terracat
 from terracat import Catalogue
+from terracat.config import CatalogueConfig
 from terracat.server import FaultPlan, LocalCatalogue
-from terracat.transfer import PARTIAL_SUFFIX, DownloadInterrupted
+from terracat.transfer import PARTIAL_SUFFIX, DownloadInterrupted, FileTask, Transport, download
+
+from ..hostile import HostileServer
 
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
@@ -81,3 +85,41 @@ def test_a_refusal_for_sign_in_is_logged_once_and_leaves_no_directory(
     assert len(refusals) == 2, [r.getMessage() for r in refusals]  # the first, then a count
     assert f"{len(report) - 1} more files failed the same way" in refusals[1].getMessage()
     assert not list(tmp_path.iterdir()), "an empty product directory was left"
+
+
+def _stalls(request, connection) -> None:
+    """Headers and a first kilobyte, then nothing for half a minute (a stalled server)."""
+    body = b"x" * 1024
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {100 * len(body)}\r\nConnection: close\r\n\r\n"
+    connection.sendall(head.encode() + body)
+    time.sleep(30)
+
+
+def test_ctrl_c_does_not_wait_for_a_stalled_server(tmp_path) -> None:
+    target = tmp_path / "p" / "stalled.tif"
+    with HostileServer(_stalls) as server:
+        config = CatalogueConfig.from_url(server.url("/"))
+        config.download_timeout = 60  # the read timeout is not what ends the transfer
+        transport = Transport(requests.Session(), config)
+        task = FileTask("urn:p", "data", server.url("/stalled.tif"), 100 * 1024, target)
+        done, sent = threading.Event(), []
+        watcher = threading.Thread(target=_interrupt_when_bytes_arrive, args=(tmp_path, done, sent))
+        watcher.start()
+        try:
+            with pytest.raises(DownloadInterrupted) as raised:
+                download(
+                    [task],
+                    transport,
+                    workers=1,
+                    progress=False,
+                    overwrite=False,
+                    raise_on_failure=True,
+                )
+            stopped = time.monotonic()
+        finally:
+            done.set()
+            watcher.join()
+            transport.close()
+    assert sent and stopped - sent[0] < 3, "waited for the stalled server"
+    assert raised.value.report["status"].tolist() == ["interrupted"]
+    assert target.with_name(target.name + PARTIAL_SUFFIX).stat().st_size == 1024
