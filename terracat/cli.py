@@ -319,25 +319,61 @@ def download(
         frame = frame if limit is None else frame.head(limit)
     else:
         frame = _search(catalogue, limit=limit, **query)
-    report = frame.terracat.download(
-        directory,
-        types,
-        workers=workers,
-        progress=not no_progress,
-        overwrite=overwrite,
-        raise_on_failure=False,
-        catalogue=catalogue,
-    )
+    from terracat.transfer import DownloadInterrupted
+
+    try:
+        report = frame.terracat.download(
+            directory,
+            types,
+            workers=workers,
+            progress=not no_progress,
+            overwrite=overwrite,
+            raise_on_failure=False,
+            catalogue=catalogue,
+        )
+    except DownloadInterrupted as interrupted:
+        _summarise(len(frame), interrupted.report, directory)
+        click.echo(
+            "interrupted: the partial files are kept; run the same command again to resume",
+            err=True,
+        )
+        sys.exit(130)
+    if _summarise(len(frame), report, directory):
+        sys.exit(1)
+
+
+MAX_REASONS_SHOWN = 5  # distinct failure reasons a download prints (each once)
+
+
+def _summarise(products: int, report: Any, directory: Path) -> int:
+    """Print what a download did and each distinct failure once; the number of failed files.
+
+    Files refused for the same reason (a sign-in a whole batch needs) are one line with a
+    count, and the Python advice on signing in becomes the command line's options.
+    """
+    from terracat.transfer.http import SIGN_IN_ADVICE
+    from terracat.transfer.layout import public_href
+
     counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
     size = report["bytes"].sum() / 1e6
     click.echo(
-        f"{len(frame)} products, {len(report)} files, {size:.1f} MB into {directory}: {counts or 'nothing'}"
+        f"{products} products, {len(report)} files, {size:.1f} MB into {directory}: {counts or 'nothing'}"
     )
     failed = report[report["status"] == "failed"]
-    for row in failed.head(5).itertuples():
-        click.echo(f"failed: {row.path}: {row.error}", err=True)
-    if len(failed):
-        sys.exit(1)
+    reasons: dict[str, list[Any]] = {}
+    for row in failed.itertuples():
+        error = str(row.error).replace(SIGN_IN_ADVICE, CLI_SIGN_IN_ADVICE)
+        reasons.setdefault(error.replace(public_href(row.href), "<file>"), []).append((row, error))
+    for same in list(reasons.values())[:MAX_REASONS_SHOWN]:
+        row, error = same[0]
+        more = f" (and {len(same) - 1} more files, the same)" if len(same) > 1 else ""
+        click.echo(f"failed: {row.path}: {error}{more}", err=True)
+    if len(reasons) > MAX_REASONS_SHOWN:
+        click.echo(f"... and {len(reasons) - MAX_REASONS_SHOWN} more kinds of failure", err=True)
+    return len(failed)
+
+
+CLI_SIGN_IN_ADVICE = "--login (after 'terracat login') or --username USER"
 
 
 @main.command()

@@ -38,6 +38,7 @@ from terracat.server.stac_items import (
     stac_collection,
     stac_collection_id,
     stac_item,
+    with_checksums,
 )
 from terracat.server.stac_search import Search, StacError, encode_token, search_of
 from terracat.server.store import CollectionEntry, ProductIndex, Store, iter_files
@@ -315,11 +316,12 @@ class StacFace:
         return {"rel": rel, "type": GEOJSON, "method": "GET", "href": href}
 
     def _item_json(self, view: _Collection, position: int, search: Search | None) -> bytes:
+        item = with_checksums(view.items[position])  # hashed when first served, not built
         if search is not None and (search.include is not None or search.exclude):
-            return orjson.dumps(_project(view.items[position], search.include, search.exclude))
+            return orjson.dumps(_project(item, search.include, search.exclude))
         cached = view.serialised[position]
         if cached is None:
-            cached = view.serialised[position] = orjson.dumps(view.items[position])
+            cached = view.serialised[position] = orjson.dumps(item)
         return cached
 
     # ---- handlers -------------------------------------------------------------------------------
