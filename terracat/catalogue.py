@@ -393,7 +393,10 @@ class Catalogue:
         products = list(products)
         kinds = file_kinds(file_types)
         tasks = file_tasks(
-            [(p.id, {kind: links_of(getattr(p, kind)) for kind in kinds}) for p in products],
+            [
+                (p.id, {kind: links_of(getattr(p, kind)) for kind in kinds}, p.geojson)
+                for p in products
+            ],
             Path(path),
             kinds,
         )
@@ -421,7 +424,9 @@ class Catalogue:
         """Download all files of ``file_types`` of one product into ``path/<product>/``."""
         kinds = file_kinds(file_types)
         tasks = file_tasks(
-            [(product.id, {k: links_of(getattr(product, k)) for k in kinds})], Path(path), kinds
+            [(product.id, {k: links_of(getattr(product, k)) for k in kinds}, product.geojson)],
+            Path(path),
+            kinds,
         )
         return self.download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
 

@@ -19,7 +19,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terracat import Catalogue
+from terracat import Catalogue, ProductFileType
 from terracat.exceptions import TerracatWarning
 from terracat.frame.builder import FrameBuilder
 from terracat.protocols.stac import StacDecoder, decode_stac_page
@@ -234,3 +234,19 @@ def test_an_unknown_hash_function_downloads_unverified_with_one_warning(
     assert (report["status"] == "downloaded").all(), report[["status", "error"]]
     ours = [w for w in caught if issubclass(w.category, TerracatWarning)]
     assert len(ours) == 1 and "0x1e" in str(ours[0].message)
+
+
+def test_the_documented_download_methods_verify_too(local_catalogue, anonymous, tmp_path) -> None:
+    text = _search_text(local_catalogue)
+    with HostileServer(_other_bytes) as server:
+        frame = _frame_of(_served_elsewhere(text, local_catalogue, server), server.url("/"))
+        product = next(frame.terracat.products())
+        data = ProductFileType.DATA
+        many = anonymous.download_products(
+            [product], tmp_path / "many", data, force=True, raise_on_failure=False
+        )
+        one = anonymous.download_product(product, tmp_path / "one", data, raise_on_failure=False)
+    for report in (many, one):
+        assert len(report) and (report["status"] == "failed").all(), report[["status", "error"]]
+        assert "expected sha2-256" in report.iloc[0]["error"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
