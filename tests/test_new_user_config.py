@@ -1,0 +1,144 @@
+"""What a new user trips over in configuration and parameters (issue 18), refused before anything
+is sent and named so that the fix is obvious."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from terracat import _defaults
+from terracat.config import CatalogueConfig, CatalogueEnvironment
+from terracat.config import _bundled_text as bundled_text
+from terracat.exceptions import ConfigurationException
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_ini(tmp_path: Path, text: str, name: str = "catalogue.ini") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def known_names() -> set[tuple[str, str]]:
+    """(section, lower-cased key) as CatalogueConfig reads them: the one list of known names."""
+    return set(CatalogueConfig.get_default_config()._known_names)
+
+
+# --- 1. unknown sections and keys -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong", "closest"),
+    [
+        ("[Catalgue]\nURL = http://127.0.0.1:1/\n", "[Catalgue]", "[Catalogue]"),
+        ("[catalogue]\nURL = http://127.0.0.1:1/\n", "[catalogue]", "[Catalogue]"),
+        ("[HTTP]\nSearchWorker = 3\n", "[HTTP] searchworker", "[HTTP] SearchWorkers"),
+        ("[HTTP]\npagesize = 3\n[Auth]\nTokenHost = https://x.org\n", "tokenhost", "[Auth] TokenHosts"),
+        ("[S3]\nEndpointURl = https://x.org\n", "[S3] endpointurl", None),  # case: accepted
+    ],
+)
+def test_an_unknown_section_or_key_names_the_file_and_the_closest_known_one(
+    tmp_path: Path, text: str, wrong: str, closest: str | None
+) -> None:
+    path = write_ini(tmp_path, text)
+    if closest is None:
+        CatalogueConfig.from_file(path)  # configparser lower-cases keys: any case is the key
+        return
+    with pytest.raises(ConfigurationException) as caught:
+        CatalogueConfig.from_file(path)
+    message = str(caught.value)
+    assert wrong in message
+    assert str(path) in message
+    assert f"did you mean {closest}?" in message
+
+
+def test_a_name_far_from_all_is_refused_listing_the_known_ones(tmp_path: Path) -> None:
+    path = write_ini(tmp_path, "[HTTP]\nZzz = 1\n")
+    with pytest.raises(ConfigurationException, match="zzz") as caught:
+        CatalogueConfig.from_file(path)
+    assert "did you mean" not in str(caught.value)
+    assert "SearchWorkers" in str(caught.value)
+
+
+def test_an_unknown_key_of_a_plain_configparser_is_refused() -> None:
+    parser = configparser.ConfigParser()
+    parser.read_string(bundled_text(CatalogueEnvironment.CGLS) + "\n[Extra]\nx = 1\n")
+    with pytest.raises(ConfigurationException, match=r"\[Extra\]"):
+        CatalogueConfig(parser)
+
+
+def test_a_missing_section_points_at_its_misspelling() -> None:
+    parser = configparser.ConfigParser()
+    text = bundled_text(CatalogueEnvironment.CGLS).replace("[Catalogue]", "[Catalgue]")
+    parser.read_string(text)
+    with pytest.raises(ConfigurationException, match=r"\[Catalgue\] is there"):
+        CatalogueConfig(parser)
+
+
+@pytest.mark.parametrize("environment", list(CatalogueEnvironment))
+def test_every_bundled_file_with_its_optional_keys_uncommented_is_accepted(
+    tmp_path: Path, environment: CatalogueEnvironment
+) -> None:
+    text = bundled_text(environment)
+    # '# PageSize = <...>': the optional keys each file documents, given a value
+    optional = re.findall(r"^# (\w+) = <", text, flags=re.MULTILINE)
+    assert optional, "each bundled file documents its optional keys"
+    values = {"VerifyTLS": "False", "Protocol": "opensearch"}
+    http = "".join(f"{key} = {values.get(key, '7')}\n" for key in optional if key != "Protocol")
+    path = write_ini(tmp_path, f"[HTTP]\n{http}")
+    config = CatalogueConfig.from_environment(environment, path)
+    assert config.search_workers == 7
+
+
+def _ini_blocks(text: str) -> list[str]:
+    fenced = re.findall(r"```ini\n(.*?)```", text, flags=re.DOTALL)
+    rst = re.findall(r"\.\. code-block:: ini\n\n((?:    .*\n|\n)+)", text)
+    return fenced + [textwrap.dedent(block) for block in rst]
+
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.rst"))]
+
+
+def test_every_ini_example_in_the_readme_and_the_docs_is_accepted(tmp_path: Path) -> None:
+    blocks = [block for doc in DOCUMENTS for block in _ini_blocks(doc.read_text())]
+    assert len(blocks) >= 3
+    for number, block in enumerate(blocks):
+        CatalogueConfig.from_file(write_ini(tmp_path, block, f"example{number}.ini"))
+
+
+def test_every_section_and_key_the_readme_and_the_docs_name_is_known() -> None:
+    known = known_names()
+    named = {
+        (section, key.lower())
+        for doc in DOCUMENTS
+        for section, key in re.findall(
+            r"\[(Catalogue|Auth|HTTP|S3)\] ?`{0,2}([A-Z][A-Za-z]+)", doc.read_text()
+        )
+    }
+    assert len(named) >= 10
+    assert named <= known, named - known
+
+
+# --- 2. whether [HTTP] PageSize was given -----------------------------------------------------
+
+
+def test_page_size_given_only_when_written(tmp_path: Path) -> None:
+    assert not CatalogueConfig.get_default_config().page_size_given
+    stac = CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE_STAC)
+    assert not stac.page_size_given
+    written = write_ini(tmp_path, f"[HTTP]\nPageSize = {_defaults.PAGE_SIZE}\n")
+    config = CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE_STAC, written)
+    assert config.page_size_given
+    assert config.page_size == _defaults.PAGE_SIZE
+
+
+def test_assigning_page_size_marks_it_given() -> None:
+    config = CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE_STAC)
+    config.page_size = _defaults.PAGE_SIZE
+    assert config.page_size_given
+    assert config.page_size == _defaults.PAGE_SIZE
