@@ -33,6 +33,31 @@ __all__ = ["CatalogueConfig", "CatalogueEnvironment"]
 
 _HTTP_SCHEMES = ("http", "https")
 DEFAULT_PROTOCOL = "opensearch"
+URL_VARIABLE = "TERRACAT_URL"
+"""The environment variable naming the default catalogue's URL (the CLI's ``--url`` too)."""
+
+
+def url_from_environment() -> str | None:
+    """``$TERRACAT_URL`` when set and not empty: the default catalogue's URL, else ``None``.
+
+    Read here, the one module that reads the environment, so that ``terracat.search`` and the
+    ``terracat`` command point at the same catalogue.
+
+    Raises
+    ------
+    ConfigurationException
+        when it is set but not an http:// or https:// URL
+    """
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _HTTP_SCHEMES or not parts.netloc:
+        raise ConfigurationException(
+            f"The environment variable {URL_VARIABLE} = {url!r} is not an http:// or https:// "
+            "URL; set it to a catalogue's URL or unset it for the default catalogue."
+        )
+    return url
 
 
 class CatalogueEnvironment(Enum):

@@ -4,16 +4,22 @@ is sent and named so that the fix is obvious."""
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import terracat
 from terracat import _defaults
+from terracat.catalogue import default_catalogue
 from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.config import _bundled_text as bundled_text
 from terracat.exceptions import ConfigurationException
+from terracat.server import LocalCatalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +44,11 @@ def known_names() -> set[tuple[str, str]]:
         ("[Catalgue]\nURL = http://127.0.0.1:1/\n", "[Catalgue]", "[Catalogue]"),
         ("[catalogue]\nURL = http://127.0.0.1:1/\n", "[catalogue]", "[Catalogue]"),
         ("[HTTP]\nSearchWorker = 3\n", "[HTTP] searchworker", "[HTTP] SearchWorkers"),
-        ("[HTTP]\npagesize = 3\n[Auth]\nTokenHost = https://x.org\n", "tokenhost", "[Auth] TokenHosts"),
+        (
+            "[HTTP]\npagesize = 3\n[Auth]\nTokenHost = https://x.org\n",
+            "tokenhost",
+            "[Auth] TokenHosts",
+        ),
         ("[S3]\nEndpointURl = https://x.org\n", "[S3] endpointurl", None),  # case: accepted
     ],
 )
@@ -142,3 +152,65 @@ def test_assigning_page_size_marks_it_given() -> None:
     config.page_size = _defaults.PAGE_SIZE
     assert config.page_size_given
     assert config.page_size == _defaults.PAGE_SIZE
+
+
+# --- 3. the default catalogue from Python -----------------------------------------------------
+
+NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
+
+
+def test_terracat_url_points_terracat_search_at_another_catalogue(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    script = (
+        "import terracat\n"
+        f"df = terracat.search({NDVI!r}, start='2022-02-01', end='2022-03-01', limit=3)\n"
+        "print(len(df), df['collection'].iloc[0], df.attrs['terracat']['catalogue'])\n"
+        f"print(terracat.count({NDVI!r}, start='2022-02-01', end='2022-03-01'))\n"
+    )
+    env = {**os.environ, "TERRACAT_URL": local_catalogue.url, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == f"3 {NDVI} {local_catalogue.url}"
+    assert int(second) > 3
+
+
+def test_a_terracat_url_that_is_not_a_url_names_the_variable() -> None:
+    script = "import terracat\nterracat.search('x')\n"
+    env = {**os.environ, "TERRACAT_URL": "localhost:8080", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "ConfigurationException: The environment variable TERRACAT_URL" in done.stderr
+
+
+@pytest.mark.parametrize("form", ["url", "catalogue", "config"])
+def test_set_default_catalogue_takes_a_url_a_catalogue_or_a_config(
+    local_catalogue: LocalCatalogue, form: str
+) -> None:
+    given = {
+        "url": local_catalogue.url,
+        "catalogue": terracat.Catalogue(local_catalogue.config()),
+        "config": local_catalogue.config(),
+    }[form]
+    before = len(local_catalogue.app.requests)
+    terracat.set_default_catalogue(given)
+    try:
+        frame = terracat.search(NDVI, start="2022-02-01", end="2022-03-01", limit=2)
+        collections = terracat.collections()
+    finally:
+        terracat.set_default_catalogue(None)
+    assert len(frame) == 2
+    assert NDVI in set(collections["id"])
+    assert len(local_catalogue.app.requests) > before
+    assert default_catalogue().config.catalogue_url != local_catalogue.url  # reset
+
+
+@pytest.mark.parametrize("wrong", [42, b"http://x/", ["http://x/"]])
+def test_set_default_catalogue_refuses_anything_else(wrong: object) -> None:
+    with pytest.raises(ConfigurationException, match="set_default_catalogue takes"):
+        terracat.set_default_catalogue(wrong)  # type: ignore[arg-type]
