@@ -6,20 +6,27 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import socket
+import string
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import terracat
 from terracat import _defaults
 from terracat.catalogue import default_catalogue
 from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.config import _bundled_text as bundled_text
-from terracat.exceptions import ConfigurationException
+from terracat.exceptions import ConfigurationException, ParameterParserException
+from terracat.protocols.opensearch.encode import product_query
+from terracat.request import FILTERS, SearchRequest, misspelled_filter
 from terracat.server import LocalCatalogue
+from tests.hostile import HostileServer, Request, send
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,3 +221,142 @@ def test_set_default_catalogue_takes_a_url_a_catalogue_or_a_config(
 def test_set_default_catalogue_refuses_anything_else(wrong: object) -> None:
     with pytest.raises(ConfigurationException, match="set_default_catalogue takes"):
         terracat.set_default_catalogue(wrong)  # type: ignore[arg-type]
+
+
+# --- 4. misspelled keyword filters ------------------------------------------------------------
+
+FILTER_NAMES = [f.name for f in FILTERS]
+LETTERS = st.characters(min_codepoint=ord("A"), max_codepoint=ord("z"))
+
+
+@st.composite
+def one_edit_or_case_away(draw: st.DrawFn) -> tuple[str, str]:
+    """A known filter and a variant of it: one letter inserted, deleted, replaced or swapped
+    with its neighbour, and any letters' case changed."""
+    name = draw(st.sampled_from(FILTER_NAMES))
+    at = draw(st.integers(0, len(name) - 1))
+    edit = draw(st.sampled_from(["insert", "delete", "replace", "swap", "case"]))
+    letter = draw(LETTERS)
+    variant = {
+        "insert": name[:at] + letter + name[at:],
+        "delete": name[:at] + name[at + 1 :],
+        "replace": name[:at] + letter + name[at + 1 :],
+        "swap": name[:at] + name[at + 1 : at + 2] + name[at : at + 1] + name[at + 2 :],
+        "case": name,
+    }[edit]
+    flips = draw(st.lists(st.booleans(), min_size=len(variant), max_size=len(variant)))
+    variant = "".join(c.swapcase() if flip else c for c, flip in zip(variant, flips, strict=True))
+    assume(variant not in FILTER_NAMES and variant != "limit")
+    return name, variant
+
+
+@given(one_edit_or_case_away())
+@settings(max_examples=300, deadline=None)
+def test_every_near_miss_of_a_filter_name_is_refused_naming_the_filter(
+    pair: tuple[str, str],
+) -> None:
+    name, variant = pair
+    with pytest.raises(ParameterParserException) as caught:
+        SearchRequest.for_products(NDVI, **{variant: "x"})
+    assert f"'{variant}'" in str(caught.value)
+    assert misspelled_filter(variant, (name,)) == name
+    # the filter named is one the variant is near (two filters may be near the same variant)
+    named = re.search(r"did you mean (\w+)=", str(caught.value))
+    assert named is not None
+    assert misspelled_filter(variant, (named.group(1),)) == named.group(1)
+
+
+@given(st.text(alphabet=string.ascii_letters + "_:", min_size=1, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_a_name_far_from_every_filter_passes_through(name: str) -> None:
+    lowered = name.lower()
+    far = all(_levenshtein(lowered, known.lower()) >= 3 for known in (*FILTER_NAMES, "limit"))
+    assume(far)
+    assert SearchRequest.for_products(NDVI, **{name: "x"}).extra == {name: "x"}
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "right"),
+    [("cloudcover", "cloudCover"), ("tileID", "tileId"), ("cloudCove", "cloudCover")],
+)
+def test_the_issue_s_misspellings_are_refused_before_sending(
+    local_catalogue: LocalCatalogue, wrong: str, right: str
+) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    before = len(local_catalogue.app.requests)
+    with pytest.raises(ParameterParserException, match=f"did you mean {right}="):
+        catalogue.search(NDVI, start="2022-02-01", end="2022-03-01", **{wrong: "10"})
+    assert len(local_catalogue.app.requests) == before
+
+
+def test_genuinely_new_parameters_still_reach_the_catalogue(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    catalogue.search(NDVI, start="2022-02-01", end="2022-03-01", limit=1, sortKeys="title")
+    products = [r for r in local_catalogue.app.requests if r.startswith("/products")]
+    assert "sortKeys=title" in products[-1]
+
+
+# --- 5. interval text checked before sending --------------------------------------------------
+
+NUMBER = st.one_of(
+    st.integers(-1000, 1000).map(str),
+    st.floats(-1000, 1000, allow_nan=False).map(repr),
+    st.decimals(-1000, 1000, places=3, allow_nan=False).map(str),
+)
+
+
+@st.composite
+def number_text(draw: st.DrawFn) -> str:
+    """Every form of OpenSearch's value syntax for numbers, with spaces here and there."""
+    a, b = sorted((draw(NUMBER), draw(NUMBER)), key=float)
+    space = draw(st.sampled_from(["", " "]))
+    form = draw(st.integers(0, 4))
+    if form == 0:
+        return f"{space}{a}{space}"
+    if form == 1:
+        members = draw(st.lists(NUMBER, min_size=1, max_size=4))
+        return "{" + f",{space}".join(members) + "}"
+    if form == 2:
+        return f"{draw(st.sampled_from('[]'))}{a},{space}{b}{draw(st.sampled_from('[]'))}"
+    if form == 3:
+        return f"{draw(st.sampled_from('[]'))}{a}"
+    return f"{b}{draw(st.sampled_from('[]'))}"
+
+
+@given(number_text(), st.sampled_from(["cloudCover", "relativeOrbitNumber"]))
+@settings(max_examples=300, deadline=None)
+def test_every_form_of_the_value_syntax_is_sent_as_written(text: str, parameter: str) -> None:
+    assert product_query(NDVI, **{parameter: text})[parameter] == text
+
+
+@given(st.text(max_size=12), st.sampled_from(["cloudCover", "relativeOrbitNumber"]))
+@settings(max_examples=300, deadline=None)
+def test_text_outside_the_value_syntax_is_refused_naming_the_parameter(
+    text: str, parameter: str
+) -> None:
+    assume(not re.fullmatch(r"[\s\d.eE+\-\[\]{},]*", text))  # letters or other signs in it
+    with pytest.raises(ParameterParserException, match=f"'{parameter}' parameter"):
+        SearchRequest.for_products(NDVI, **{parameter: text})
+
+
+@pytest.mark.parametrize("text", ["abc", "", "10-60", "[60,10]", "60,70", "{}", "1e999]"])
+def test_malformed_interval_text_sends_nothing(text: str) -> None:
+    def answer(request: Request, connection: socket.socket) -> None:
+        send(connection, 500, b"should not be asked", {"Content-Type": "text/plain"})
+
+    with HostileServer(answer) as server:
+        config = CatalogueConfig.from_url(server.url("/"), protocol="opensearch")
+        with pytest.raises(ParameterParserException, match="'cloudCover' parameter"):
+            terracat.search(NDVI, catalogue=terracat.Catalogue(config), cloudCover=text)
+        assert server.requests == []
