@@ -119,8 +119,36 @@ def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
         key, sep, text = value.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{value!r} is not key=value")
+        _check_clash(ctx.command, key, value)
         pairs[key] = text
     return pairs
+
+
+def _check_clash(command: click.Command, key: str, value: str) -> None:
+    """Refuse ``--param`` naming what the command has an option (or argument) for.
+
+    Passed on, it would reach the search twice (a Python ``TypeError``) or silently replace the
+    option's value; one line naming the option to use says what to do instead.
+    """
+    from terracat.exceptions import ParameterParserException
+
+    for own in command.params:
+        if own.name in (None, "params"):
+            continue
+        # cloud_cover is the option --cloud-cover and sets the filter cloudCover
+        head, *rest = own.name.split("_")
+        spellings = {own.name, head + "".join(part.title() for part in rest)}
+        spellings.update(opt.lstrip("-") for opt in own.opts)
+        if key.lower() in {spelling.lower() for spelling in spellings}:
+            use = (
+                f"the {own.human_readable_name} argument"
+                if isinstance(own, click.Argument)
+                else f"--{max(own.opts, key=len).lstrip('-')}"
+            )
+            raise ParameterParserException(
+                f"--param {value} clashes with an option of terracat {command.name}: "
+                f"use {use} instead."
+            )
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:

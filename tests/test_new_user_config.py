@@ -360,3 +360,60 @@ def test_malformed_interval_text_sends_nothing(text: str) -> None:
         with pytest.raises(ParameterParserException, match="'cloudCover' parameter"):
             terracat.search(NDVI, catalogue=terracat.Catalogue(config), cloudCover=text)
         assert server.requests == []
+
+
+# --- 6. --param clashes on the command line ---------------------------------------------------
+
+TERRACAT = str(Path(sys.executable).parent / "terracat")
+
+
+@pytest.mark.parametrize(
+    ("command", "param", "use"),
+    [
+        ("search", "cloudCover=10", "--cloud-cover"),
+        ("search", "start=2022-02-01", "--start"),
+        ("search", "bbox=4,50,5,51", "--bbox"),
+        ("search", "limit=3", "--limit"),
+        ("search", "split=true", "--split"),
+        ("search", "output=x.parquet", "--output"),
+        ("count", "cloudCover=10", "--cloud-cover"),
+        ("count", "cloudcover=10", "--cloud-cover"),
+        ("count", "end=2022-03-01", "--end"),
+        ("count", "geometry=POINT(4 50)", "--geometry"),
+        ("count", "collection=x", "the COLLECTION argument"),
+    ],
+)
+def test_a_param_naming_a_built_in_option_is_one_line_and_exit_2(
+    local_catalogue: LocalCatalogue, command: str, param: str, use: str
+) -> None:
+    before = len(local_catalogue.app.requests)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERRACAT_URL": local_catalogue.url}
+    done = subprocess.run(
+        [TERRACAT, command, NDVI, "--param", param, "--param", "sortKeys=title"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: --param {param} clashes")
+    assert f"use {use} instead" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(local_catalogue.app.requests) == before  # refused while reading the options
+
+
+def test_a_param_that_names_no_option_still_reaches_the_catalogue(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERRACAT_URL": local_catalogue.url}
+    done = subprocess.run(
+        [TERRACAT, "count", NDVI, "--start", "2022-02-01", "--param", "orbitDirection=DESCENDING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    products = [r for r in local_catalogue.app.requests if r.startswith("/products")]
+    assert "orbitDirection=DESCENDING" in products[-1]
