@@ -22,7 +22,7 @@ from terracat import _defaults
 from terracat.catalogue import default_catalogue
 from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.config import _bundled_text as bundled_text
-from terracat.exceptions import ConfigurationException, ParameterParserException
+from terracat.exceptions import ConfigurationException, ParameterParserException, SearchException
 from terracat.protocols.opensearch.encode import product_query
 from terracat.request import FILTERS, SearchRequest, misspelled_filter
 from terracat.server import LocalCatalogue
@@ -417,3 +417,28 @@ def test_a_param_that_names_no_option_still_reaches_the_catalogue(
     assert done.returncode == 0, done.stderr
     products = [r for r in local_catalogue.app.requests if r.startswith("/products")]
     assert "orbitDirection=DESCENDING" in products[-1]
+
+
+# --- 7. a misspelled collection on OpenSearch -------------------------------------------------
+
+
+def test_a_misspelled_collection_names_the_closest_the_catalogue_has(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    wrong = ["urn:eop:VITO:TERRASCOPE_S2_NDVI_V3", "urn:eop:VITO:TERRASCOPE_S2_NDV_V2"]
+    before = sum(r.startswith("/collections") for r in local_catalogue.app.requests)
+    for attempt in (lambda: catalogue.search(wrong[0], limit=2), lambda: catalogue.count(wrong[1])):
+        with pytest.raises(SearchException) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "Unknown collection" in message  # the catalogue's own words stay
+        assert f"the closest collections {local_catalogue.url} has: {NDVI}" in message
+    after = sum(r.startswith("/collections") for r in local_catalogue.app.requests)
+    assert after - before == 1  # looked up once
+
+
+def test_a_collection_close_to_none_says_so(local_catalogue: LocalCatalogue) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    with pytest.raises(SearchException, match="has no collection close to it"):
+        list(catalogue.get_products("zzz"))
