@@ -113,6 +113,18 @@ def _geometry(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _cloud_cover(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A number is an upper bound (``20`` sends ``20]``); other text is the catalogue's interval
+    syntax (``[10,60]``), checked before sending, so that ``--param cloudCover=`` is never needed.
+    """
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:
@@ -162,7 +174,11 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--end", help="End of the time range."),
         click.option("--bbox", callback=_bbox, help="W,S,E,N in degrees."),
         click.option("--geometry", callback=_geometry, help="A WKT string or a vector file."),
-        click.option("--cloud-cover", type=float, help="Maximum cloud cover (percent)."),
+        click.option(
+            "--cloud-cover",
+            callback=_cloud_cover,
+            help="Maximum cloud cover (percent), or an interval such as '[10,60]'.",
+        ),
         click.option(
             "--param",
             "params",

@@ -4,6 +4,7 @@ is sent and named so that the fix is obvious."""
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import assume, given, settings
@@ -442,3 +444,20 @@ def test_a_collection_close_to_none_says_so(local_catalogue: LocalCatalogue) -> 
     catalogue = terracat.Catalogue(local_catalogue.config())
     with pytest.raises(SearchException, match="has no collection close to it"):
         list(catalogue.get_products("zzz"))
+
+
+def test_cloud_cover_takes_the_interval_syntax_that_param_can_no_longer_give(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERRACAT_URL": local_catalogue.url}
+    args = [TERRACAT, "count", NDVI, "--start", "2022-02-01", "--end", "2022-03-01"]
+    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True, timeout=60)
+    upper, interval, bad = (
+        run([*args, "--cloud-cover", value]) for value in ("20", "[0,20]", "abc")
+    )
+    assert upper.returncode == 0 and interval.returncode == 0, upper.stderr + interval.stderr
+    assert int(upper.stdout) == int(interval.stdout) > 0
+    products = [r for r in local_catalogue.app.requests if r.startswith("/products")]
+    assert parse_qs(urlsplit(products[-1]).query)["cloudCover"] == ["[0,20]"]
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: Failed to parse the value of the 'cloudCover'")
