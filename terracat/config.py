@@ -312,8 +312,6 @@ class CatalogueConfig:
         budget per request, whichever layer retries
     max_page_bytes : int
         the largest decoded catalogue page accepted (a compressed page inflating past it fails)
-    page_size : int
-        products asked for per page
     page_size_given : bool
         whether ``[HTTP] PageSize`` was written in a file (or ``page_size`` assigned): a STAC
         catalogue otherwise asks for its own default page size
@@ -402,7 +400,8 @@ class CatalogueConfig:
 
     @property
     def page_size(self) -> int:
-        """Products asked for per page (``[HTTP] PageSize``); setting it marks it given."""
+        """Products asked for per page (``[HTTP] PageSize``); setting it marks it given
+        (:attr:`page_size_given`)."""
         return self._page_size
 
     @page_size.setter
