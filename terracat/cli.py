@@ -113,14 +113,54 @@ def _geometry(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _cloud_cover(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A number is an upper bound (``20`` sends ``20]``); other text is the catalogue's interval
+    syntax (``[10,60]``), checked before sending, so that ``--param cloudCover=`` is never needed.
+    """
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{value!r} is not key=value")
+        _check_clash(ctx.command, key, value)
         pairs[key] = text
     return pairs
+
+
+def _check_clash(command: click.Command, key: str, value: str) -> None:
+    """Refuse ``--param`` naming what the command has an option (or argument) for.
+
+    Passed on, it would reach the search twice (a Python ``TypeError``) or silently replace the
+    option's value; one line naming the option to use says what to do instead.
+    """
+    from terracat.exceptions import ParameterParserException
+
+    for own in command.params:
+        if own.name in (None, "params"):
+            continue
+        # cloud_cover is the option --cloud-cover and sets the filter cloudCover
+        head, *rest = own.name.split("_")
+        spellings = {own.name, head + "".join(part.title() for part in rest)}
+        spellings.update(opt.lstrip("-") for opt in own.opts)
+        if key.lower() in {spelling.lower() for spelling in spellings}:
+            use = (
+                f"the {own.human_readable_name} argument"
+                if isinstance(own, click.Argument)
+                else f"--{max(own.opts, key=len).lstrip('-')}"
+            )
+            raise ParameterParserException(
+                f"--param {value} clashes with an option of terracat {command.name}: "
+                f"use {use} instead."
+            )
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,7 +174,11 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--end", help="End of the time range."),
         click.option("--bbox", callback=_bbox, help="W,S,E,N in degrees."),
         click.option("--geometry", callback=_geometry, help="A WKT string or a vector file."),
-        click.option("--cloud-cover", type=float, help="Maximum cloud cover (percent)."),
+        click.option(
+            "--cloud-cover",
+            callback=_cloud_cover,
+            help="Maximum cloud cover (percent), or an interval such as '[10,60]'.",
+        ),
         click.option(
             "--param",
             "params",
