@@ -151,8 +151,10 @@ class StacBackend:
     # ---- one search --------------------------------------------------------------------------
 
     def _configured_size(self) -> int:
-        size = self.config.page_size
-        return _defaults.STAC_PAGE_SIZE if size == _defaults.PAGE_SIZE else size
+        """``[HTTP] PageSize`` where it was given, else STAC's 1,000 (OpenSearch's default of
+        100 would cost STAC catalogues ten times the requests)."""
+        config = self.config
+        return config.page_size if config.page_size_given else _defaults.STAC_PAGE_SIZE
 
     @property
     def page_size(self) -> int:

@@ -140,6 +140,18 @@ def test_a_capped_page_size_is_kept_to_and_remembered(local, settings, caplog):
         assert catalogue.backend.page_size == 4
 
 
+def test_a_page_size_given_is_asked_even_when_it_is_opensearchs_default(local):
+    expected = plain_ids(local)
+    with Proxy(local.url) as proxy:
+        given = catalogue_behind(proxy, local, page_size=100)  # [HTTP] PageSize = 100
+        assert list(given.search(NDVI_URN, **WINDOW)["id"]) == expected
+        assert limit_of(proxy.searches()[0]) == 100
+        unset = catalogue_behind(proxy, local)
+        before = len(proxy.searches())
+        unset.search(NDVI_URN, **WINDOW)
+        assert limit_of(proxy.searches()[before]) == 1000
+
+
 def test_a_refused_page_size_steps_down_once_to_the_maximum_named(local, settings, caplog):
     expected = plain_ids(local)
     settings.stac_max_limit, settings.stac_refuse_above_max = 250, True
