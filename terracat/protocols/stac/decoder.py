@@ -58,6 +58,9 @@ class _Decoding:
         self.href_mode = href_mode
         self.tried = schema.current() is not None
         fits = self.tried and schema.fits(items)
+        self.taught = self.tried and not fits
+        if self.taught:  # known now, so the batches submitted next fit whatever it lacked
+            schema.learn(items)
         offsets = np.zeros(len(items) + 1, np.int64)
         np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
         read = schema.current() if fits else None
@@ -71,7 +74,7 @@ class _Decoding:
         parsed = self._parsed.result()
         found = None if parsed.table is None else batch_columns(parsed.table, self.href_mode)
         if found is None:
-            if self.tried:
+            if self.tried and not self.taught:
                 self.schema.learn(self.items)
             columns, lists = stac_rows(self.items, self.href_mode)
             files = lists.table()

@@ -84,7 +84,7 @@ def _number(value: Any) -> float | int | None:
 def _integer(value: Any) -> int | None:
     if type(value) is int and INT64_MIN <= value <= INT64_MAX:
         return value
-    if type(value) is float and value.is_integer():
+    if type(value) is float and value.is_integer() and -(2.0**63) <= value < 2.0**63:
         return int(value)
     return None
 
