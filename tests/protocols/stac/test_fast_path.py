@@ -83,12 +83,12 @@ def test_both_years_in_one_search_give_the_same_frame():
 
 
 def test_the_local_catalogues_stac_items_give_the_same_frame(local_catalogue):
-    collections = requests.get(local_catalogue.url + "stac/collections", timeout=10).json()
+    collections = requests.get(local_catalogue.url + "stac/collections", timeout=60).json()
     for collection in collections["collections"]:
         answer = requests.get(
             local_catalogue.url + "stac/search",
             params={"collections": collection["id"], "limit": 40},
-            timeout=10,
+            timeout=60,
         )
         items = answer.json()["features"]
         assert items, collection["id"]
