@@ -299,16 +299,6 @@ def _shell(command: str, workdir: Path, env: dict[str, str]) -> None:
         raise AssertionError(f"exit {ran.returncode}\n{ran.stdout[-2000:]}\n{ran.stderr[-2000:]}")
 
 
-def _set_default(terracat: object, catalogue: object) -> None:
-    setter = getattr(terracat, "set_default_catalogue", None)
-    if setter is not None:
-        setter(catalogue)
-    else:  # until the default catalogue can be set: what set_default_catalogue will do
-        import terracat.catalogue as module
-
-        module._default = catalogue  # type: ignore[attr-defined]
-
-
 def run(path: Path) -> int:
     import terracat
     from terracat.server import LocalCatalogue
@@ -326,7 +316,7 @@ def run(path: Path) -> int:
         os.environ["XDG_CACHE_HOME"] = env["XDG_CACHE_HOME"]
         catalogue = terracat.Catalogue(local.config())
         catalogue.authenticate_non_interactive("demo", "demo")
-        _set_default(terracat, catalogue)
+        terracat.set_default_catalogue(catalogue)
         namespace: dict = {"_expect_raises": lambda s, e: _expect_raises(s, e, namespace)}
         os.chdir(workdir)
         for example in found:
