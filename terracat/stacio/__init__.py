@@ -1,0 +1,1 @@
+"""STAC items and stac-geoparquet from product frames, and stac-geoparquet back into frames."""
