@@ -14,6 +14,7 @@ from typing import Any
 
 import geopandas
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from terracat.exceptions import ParameterParserException
@@ -69,7 +70,10 @@ STAC_COLUMNS = frozenset(("type", "stac_version", "id", "geometry", "assets"))
 def is_stac_geoparquet(path: str | Path) -> bool:
     """Whether ``path`` is a stac-geoparquet file (items, one per row, properties as columns)
     rather than a product frame's GeoParquet: by its metadata key, else by its columns."""
-    file = pq.ParquetFile(path)
+    try:
+        file = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException):
+        return False  # not Parquet, or not there: read_frame says so as it always did
     if STAC_GEOPARQUET_KEY in (file.metadata.metadata or {}):
         return True
     columns = set(file.schema_arrow.names)
