@@ -9,8 +9,11 @@ STAC search's page, so the frame has the columns, views and file lists of a sear
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import geopandas
 import msgspec
@@ -26,6 +29,16 @@ from terracat.stacio.items import frame_items
 __all__ = ["read_stac_geoparquet", "write_stac_geoparquet"]
 
 _encode = msgspec.json.Encoder().encode
+
+
+def _formats(record: logging.LogRecord) -> bool:
+    """Drop stac-geoparquet 0.8's ``logger.debug(batch.schema, batch)``: a record with an
+    argument and no placeholder, which every handler that formats it fails on (logging then
+    prints a traceback). Any other record passes."""
+    return not (record.args and not isinstance(record.msg, str))
+
+
+logging.getLogger("stac_geoparquet.arrow._api").addFilter(_formats)
 
 
 def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -44,13 +57,39 @@ def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> 
     return path
 
 
+_INSTANT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(?:Z|\+00:00)$")
+
+
+def _rfc3339(value: object) -> object:
+    """A UTC instant as STAC APIs write it (``...:11Z``, ``...:31.024Z``); anything else as is.
+
+    A Parquet file keeps instants as timestamps, and its readers give them back each their own
+    way (``.000000Z``, ``+00:00``): the text columns of a frame read back then match a search's.
+    """
+    if not isinstance(value, str):
+        return value
+    match = _INSTANT.match(value)
+    if match is None:
+        return value
+    seconds, fraction = match.groups()
+    fraction = (fraction or "").rstrip("0")
+    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
+
+
+def _item(item: dict[str, Any]) -> dict[str, Any]:
+    properties = item.get("properties")
+    if isinstance(properties, dict):
+        item["properties"] = {key: _rfc3339(value) for key, value in properties.items()}
+    return item
+
+
 def read_stac_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame:
     """A stac-geoparquet file's items as a product frame, as a STAC search of them gives it."""
     import stac_geoparquet.arrow
 
     table = pq.read_table(path)
     features = []
-    for item in stac_geoparquet.arrow.stac_table_to_items(table):
+    for item in map(_item, stac_geoparquet.arrow.stac_table_to_items(table)):
         features.append(
             StacFeature(
                 id=item.get("id"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import shapely
@@ -45,18 +46,34 @@ def _geojson(geometry: Any) -> dict[str, Any] | None:
     return json.loads(shapely.to_geojson(geometry))
 
 
+def _collection_link(catalogue: str | None, collection: str) -> dict[str, Any]:
+    """Where the product's collection is described: the OpenSearch catalogue's collection
+    document (STAC requires an item naming a collection to link to it)."""
+    return {
+        "rel": "collection",
+        "type": "application/geo+json",
+        "href": f"{catalogue}collections?{urlencode({'uid': collection})}",
+        "title": collection,
+    }
+
+
 def opensearch_item(
-    product_id: str, properties: dict[str, Any], geometry: Any, files: dict[str, list[Any]]
+    product_id: str,
+    properties: dict[str, Any],
+    geometry: Any,
+    files: dict[str, list[Any]],
+    catalogue: str | None = None,
 ) -> dict[str, Any]:
-    """The STAC item of one OpenSearch product: its id, properties object, footprint (shapely)
-    and file lists by kind (``data``, ``related``, ``previews``, ``alternates``)."""
+    """The STAC item of one OpenSearch product: its id, properties object, footprint (shapely),
+    file lists by kind (``data``, ``related``, ``previews``, ``alternates``) and the URL of the
+    catalogue it came from (without one, the item names no collection: it could not link it)."""
     shape = _geojson(geometry)
     feature = {"id": product_id, "geometry": shape, "properties": properties}
     stac = item_properties(feature)
     entries = ((kind, link, link, link) for kind in FILE_COLUMNS for link in files.get(kind) or ())
     assets = item_assets(entries, stac)
     stac[OPENSEARCH_PROPERTIES] = properties
-    collection = properties.get("parentIdentifier")
+    collection = properties.get("parentIdentifier") if catalogue else None
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -66,7 +83,7 @@ def opensearch_item(
         "geometry": shape,
         "bbox": list(geometry.bounds) if shape is not None else None,
         "properties": stac,
-        "links": [],
+        "links": [_collection_link(catalogue, collection)] if collection else [],
         "assets": assets,
     }
 
@@ -76,6 +93,7 @@ def frame_items(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     kinds = [kind for kind in FILE_COLUMNS if kind in frame.columns]
     lists = {kind: file_list_arrow(frame[kind]).to_pylist() for kind in kinds}
     geometries = frame.geometry if hasattr(frame, "geometry") else frame["geometry"]
+    catalogue = (frame.attrs.get("terracat") or {}).get("catalogue")
     for n, (product_id, text, geometry) in enumerate(
         zip(frame["id"], frame["properties"], geometries, strict=True)
     ):
@@ -84,7 +102,7 @@ def frame_items(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
             yield parsed
         else:
             files = {kind: lists[kind][n] for kind in kinds}
-            yield opensearch_item(str(product_id), parsed or {}, geometry, files)
+            yield opensearch_item(str(product_id), parsed or {}, geometry, files, catalogue)
 
 
 def item_collection(frame: pd.DataFrame) -> dict[str, Any]:
