@@ -41,9 +41,21 @@ def _formats(record: logging.LogRecord) -> bool:
 logging.getLogger("stac_geoparquet.arrow._api").addFilter(_formats)
 
 
+def _stac_geoparquet() -> Any:
+    """The ``stac_geoparquet.arrow`` module, imported on use: it is the ``stac`` extra."""
+    try:
+        import stac_geoparquet.arrow
+    except ImportError:
+        raise ImportError(
+            "stac-geoparquet files are written and read with the stac-geoparquet package: "
+            "pip install 'terracat[stac]'"
+        ) from None
+    return stac_geoparquet.arrow
+
+
 def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write the frame's STAC items to ``path`` as stac-geoparquet (spec 1.1.0); the path."""
-    import stac_geoparquet.arrow
+    arrow = _stac_geoparquet()
 
     path = Path(path)
     items = list(frame_items(frame))
@@ -53,7 +65,7 @@ def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> 
             "and the frame is empty"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    stac_geoparquet.arrow.to_parquet(stac_geoparquet.arrow.parse_stac_items_to_arrow(items), path)
+    arrow.to_parquet(arrow.parse_stac_items_to_arrow(items), path)
     return path
 
 
@@ -85,11 +97,11 @@ def _item(item: dict[str, Any]) -> dict[str, Any]:
 
 def read_stac_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame:
     """A stac-geoparquet file's items as a product frame, as a STAC search of them gives it."""
-    import stac_geoparquet.arrow
+    arrow = _stac_geoparquet()
 
     table = pq.read_table(path)
     features = []
-    for item in map(_item, stac_geoparquet.arrow.stac_table_to_items(table)):
+    for item in map(_item, arrow.stac_table_to_items(table)):
         features.append(
             StacFeature(
                 id=item.get("id"),
