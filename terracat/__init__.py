@@ -9,7 +9,14 @@
 from __future__ import annotations
 
 from terracat import accessor as _accessor  # noqa: F401 - registers df.terracat
-from terracat._api import collections, count, login, read_parquet, search
+from terracat._api import (
+    collections,
+    count,
+    login,
+    read_parquet,
+    search,
+    set_default_catalogue,
+)
 from terracat.catalogue import Catalogue
 from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.exceptions import (
@@ -45,6 +52,7 @@ __all__ = [
     "login",
     "read_parquet",
     "search",
+    "set_default_catalogue",
 ]
 
 __version__ = "0.2.0"

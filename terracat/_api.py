@@ -2,6 +2,8 @@
 
 Each is a thin call on the default catalogue (:func:`terracat.catalogue.default_catalogue`) or
 on the ``catalogue=`` given, so that a notebook needs no ``Catalogue`` object to start with.
+The default is the one given to :func:`set_default_catalogue`, else the catalogue at
+``$TERRACAT_URL`` (as for the ``terracat`` command), else Terrascope's.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from typing import Any
 
 import geopandas
 
-from terracat.catalogue import Catalogue, catalogue_at, default_catalogue
-from terracat.exceptions import AuthenticationException, ParameterParserException
+from terracat.catalogue import Catalogue, catalogue_at, default_catalogue, set_default
+from terracat.config import CatalogueConfig
+from terracat.exceptions import (
+    AuthenticationException,
+    ConfigurationException,
+    ParameterParserException,
+)
 from terracat.frame.io import is_stac_geoparquet, read_frame
 
-__all__ = ["collections", "count", "login", "read_parquet", "search"]
+__all__ = ["collections", "count", "login", "read_parquet", "search", "set_default_catalogue"]
 
 CatalogueLike = Catalogue | str | None
 """A ``Catalogue``, a catalogue URL (its protocol read from its landing page), or ``None``."""
@@ -26,6 +33,40 @@ def _catalogue(catalogue: CatalogueLike) -> Catalogue:
     if isinstance(catalogue, str):
         return catalogue_at(catalogue)
     return default_catalogue(catalogue)
+
+
+def set_default_catalogue(catalogue: Catalogue | CatalogueConfig | str | None) -> None:
+    """Point ``terracat.search``, ``count``, ``collections`` and ``login`` at another catalogue.
+
+    Parameters
+    ----------
+    catalogue : Catalogue, CatalogueConfig, str or None
+        the catalogue to use when a call gives none: a ``Catalogue``, a configuration, or a
+        catalogue URL (its protocol read from its landing page, once); ``None`` goes back to
+        ``$TERRACAT_URL``, else the Terrascope catalogue
+
+    Raises
+    ------
+    ConfigurationException
+        when ``catalogue`` is none of these, or a URL that is not http(s) or cannot be reached
+
+    Examples
+    --------
+    >>> terracat.set_default_catalogue("http://127.0.0.1:8080/")  # doctest: +SKIP
+    >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", limit=3)  # doctest: +SKIP
+    >>> terracat.set_default_catalogue(None)  # doctest: +SKIP
+    """
+    if catalogue is None or isinstance(catalogue, Catalogue):
+        set_default(catalogue)
+    elif isinstance(catalogue, CatalogueConfig):
+        set_default(Catalogue(catalogue))
+    elif isinstance(catalogue, str):
+        set_default(catalogue_at(catalogue))
+    else:
+        raise ConfigurationException(
+            "set_default_catalogue takes a Catalogue, a CatalogueConfig, a catalogue URL str or "
+            f"None, not {type(catalogue).__name__}: {catalogue!r}."
+        )
 
 
 def search(
@@ -40,7 +81,8 @@ def search(
     catalogue : Catalogue or str, optional
         where to search: a ``Catalogue``, a catalogue URL (``"https://stac.terrascope.be/"``;
         OpenSearch or STAC, read from its landing page once per URL), or ``None`` for the
-        default Terrascope catalogue
+        default catalogue (:func:`set_default_catalogue`, else ``$TERRACAT_URL``, else
+        Terrascope's)
     **kwargs
         ``start``, ``end``, ``bbox``, ``geometry``, ``cloudCover``, ``tileId``, ``limit``,
         ``split`` ... as :meth:`Catalogue.search` takes them

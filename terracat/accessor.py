@@ -59,10 +59,13 @@ class TerracatAccessor:
         """
         return map(product_from_row, rows(self._frame))
 
-    def _links(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _links(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any], Any]]:
+        """``(id, {kind: links}, properties)`` per row: the properties hold a STAC item's
+        ``file:checksum`` of each asset, which the download verifies."""
         columns = [c for c in kinds if c in self._frame.columns]
-        for product, *links in self._frame[["id", *columns]].itertuples(index=False, name=None):
-            yield product, dict(zip(columns, links, strict=True))
+        chosen = self._frame[["id", "properties", *columns]]
+        for product, properties, *links in chosen.itertuples(index=False, name=None):
+            yield product, dict(zip(columns, links, strict=True)), properties
 
     def files(self, file_types: Any = "data") -> pd.DataFrame:
         """One row per file of the chosen kinds: product, kind and the link's fields.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from terracat._http import make_session
 from terracat.auth import TokenCache, cache_key, sign_in
-from terracat.config import CatalogueConfig, CatalogueEnvironment
+from terracat.config import CatalogueConfig, CatalogueEnvironment, url_from_environment
 from terracat.discovery import detect_protocol
 from terracat.products import (
     Collection,
@@ -40,7 +40,14 @@ from terracat.protocols import Backend, backend_for
 from terracat.request import SearchRequest, filter_parameters
 from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
 
-__all__ = ["Catalogue", "catalogue_at", "catalogue_for", "default_catalogue", "environment_of"]
+__all__ = [
+    "Catalogue",
+    "catalogue_at",
+    "catalogue_for",
+    "default_catalogue",
+    "environment_of",
+    "set_default",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +110,23 @@ _default_lock = threading.Lock()
 
 
 def default_catalogue(catalogue: Catalogue | None = None) -> Catalogue:
-    """``catalogue``, or the default Terrascope one, created once and reused."""
+    """``catalogue``, or the default one, created once and reused: the one given to
+    :func:`set_default`, else the one at ``$TERRACAT_URL``, else Terrascope's."""
     global _default
     if catalogue is not None:
         return catalogue
     with _default_lock:
         if _default is None:
-            _default = Catalogue()
+            url = url_from_environment()
+            _default = Catalogue.from_url(url) if url else Catalogue()
         return _default
+
+
+def set_default(catalogue: Catalogue | None) -> None:
+    """Make ``catalogue`` the default (``None``: back to ``$TERRACAT_URL`` or Terrascope)."""
+    global _default
+    with _default_lock:
+        _default = catalogue
 
 
 class Catalogue:
@@ -393,7 +409,10 @@ class Catalogue:
         products = list(products)
         kinds = file_kinds(file_types)
         tasks = file_tasks(
-            [(p.id, {kind: links_of(getattr(p, kind)) for kind in kinds}) for p in products],
+            [
+                (p.id, {kind: links_of(getattr(p, kind)) for kind in kinds}, p.geojson)
+                for p in products
+            ],
             Path(path),
             kinds,
         )
@@ -421,7 +440,9 @@ class Catalogue:
         """Download all files of ``file_types`` of one product into ``path/<product>/``."""
         kinds = file_kinds(file_types)
         tasks = file_tasks(
-            [(product.id, {k: links_of(getattr(product, k)) for k in kinds})], Path(path), kinds
+            [(product.id, {k: links_of(getattr(product, k)) for k in kinds}, product.geojson)],
+            Path(path),
+            kinds,
         )
         return self.download_tasks(tasks, progress=False, raise_on_failure=raise_on_failure)
 

@@ -114,14 +114,54 @@ def _geometry(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _cloud_cover(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A number is an upper bound (``20`` sends ``20]``); other text is the catalogue's interval
+    syntax (``[10,60]``), checked before sending, so that ``--param cloudCover=`` is never needed.
+    """
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{value!r} is not key=value")
+        _check_clash(ctx.command, key, value)
         pairs[key] = text
     return pairs
+
+
+def _check_clash(command: click.Command, key: str, value: str) -> None:
+    """Refuse ``--param`` naming what the command has an option (or argument) for.
+
+    Passed on, it would reach the search twice (a Python ``TypeError``) or silently replace the
+    option's value; one line naming the option to use says what to do instead.
+    """
+    from terracat.exceptions import ParameterParserException
+
+    for own in command.params:
+        if own.name in (None, "params"):
+            continue
+        # cloud_cover is the option --cloud-cover and sets the filter cloudCover
+        head, *rest = own.name.split("_")
+        spellings = {own.name, head + "".join(part.title() for part in rest)}
+        spellings.update(opt.lstrip("-") for opt in own.opts)
+        if key.lower() in {spelling.lower() for spelling in spellings}:
+            use = (
+                f"the {own.human_readable_name} argument"
+                if isinstance(own, click.Argument)
+                else f"--{max(own.opts, key=len).lstrip('-')}"
+            )
+            raise ParameterParserException(
+                f"--param {value} clashes with an option of terracat {command.name}: "
+                f"use {use} instead."
+            )
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,7 +175,11 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--end", help="End of the time range."),
         click.option("--bbox", callback=_bbox, help="W,S,E,N in degrees."),
         click.option("--geometry", callback=_geometry, help="A WKT string or a vector file."),
-        click.option("--cloud-cover", type=float, help="Maximum cloud cover (percent)."),
+        click.option(
+            "--cloud-cover",
+            callback=_cloud_cover,
+            help="Maximum cloud cover (percent), or an interval such as '[10,60]'.",
+        ),
         click.option(
             "--param",
             "params",
@@ -333,25 +377,61 @@ def download(
         frame = frame if limit is None else frame.head(limit)
     else:
         frame = _search(catalogue, limit=limit, **query)
-    report = frame.terracat.download(
-        directory,
-        types,
-        workers=workers,
-        progress=not no_progress,
-        overwrite=overwrite,
-        raise_on_failure=False,
-        catalogue=catalogue,
-    )
+    from terracat.transfer import DownloadInterrupted
+
+    try:
+        report = frame.terracat.download(
+            directory,
+            types,
+            workers=workers,
+            progress=not no_progress,
+            overwrite=overwrite,
+            raise_on_failure=False,
+            catalogue=catalogue,
+        )
+    except DownloadInterrupted as interrupted:
+        _summarise(len(frame), interrupted.report, directory)
+        click.echo(
+            "interrupted: the partial files are kept; run the same command again to resume",
+            err=True,
+        )
+        sys.exit(130)
+    if _summarise(len(frame), report, directory):
+        sys.exit(1)
+
+
+MAX_REASONS_SHOWN = 5  # distinct failure reasons a download prints (each once)
+
+
+def _summarise(products: int, report: Any, directory: Path) -> int:
+    """Print what a download did and each distinct failure once; the number of failed files.
+
+    Files refused for the same reason (a sign-in a whole batch needs) are one line with a
+    count, and the Python advice on signing in becomes the command line's options.
+    """
+    from terracat.transfer.http import SIGN_IN_ADVICE
+    from terracat.transfer.layout import public_href
+
     counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
     size = report["bytes"].sum() / 1e6
     click.echo(
-        f"{len(frame)} products, {len(report)} files, {size:.1f} MB into {directory}: {counts or 'nothing'}"
+        f"{products} products, {len(report)} files, {size:.1f} MB into {directory}: {counts or 'nothing'}"
     )
     failed = report[report["status"] == "failed"]
-    for row in failed.head(5).itertuples():
-        click.echo(f"failed: {row.path}: {row.error}", err=True)
-    if len(failed):
-        sys.exit(1)
+    reasons: dict[str, list[Any]] = {}
+    for row in failed.itertuples():
+        error = str(row.error).replace(SIGN_IN_ADVICE, CLI_SIGN_IN_ADVICE)
+        reasons.setdefault(error.replace(public_href(row.href), "<file>"), []).append((row, error))
+    for same in list(reasons.values())[:MAX_REASONS_SHOWN]:
+        row, error = same[0]
+        more = f" (and {len(same) - 1} more files, the same)" if len(same) > 1 else ""
+        click.echo(f"failed: {row.path}: {error}{more}", err=True)
+    if len(reasons) > MAX_REASONS_SHOWN:
+        click.echo(f"... and {len(reasons) - MAX_REASONS_SHOWN} more kinds of failure", err=True)
+    return len(failed)
+
+
+CLI_SIGN_IN_ADVICE = "--login (after 'terracat login') or --username USER"
 
 
 @main.command()

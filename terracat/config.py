@@ -17,6 +17,7 @@ can always be traced back to one ``CatalogueConfig`` object.
 from __future__ import annotations
 
 import configparser
+import difflib
 import math
 import os
 from enum import Enum
@@ -32,6 +33,31 @@ __all__ = ["CatalogueConfig", "CatalogueEnvironment"]
 
 _HTTP_SCHEMES = ("http", "https")
 DEFAULT_PROTOCOL = "opensearch"
+URL_VARIABLE = "TERRACAT_URL"
+"""The environment variable naming the default catalogue's URL (the CLI's ``--url`` too)."""
+
+
+def url_from_environment() -> str | None:
+    """``$TERRACAT_URL`` when set and not empty: the default catalogue's URL, else ``None``.
+
+    Read here, the one module that reads the environment, so that ``terracat.search`` and the
+    ``terracat`` command point at the same catalogue.
+
+    Raises
+    ------
+    ConfigurationException
+        when it is set but not an http:// or https:// URL
+    """
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _HTTP_SCHEMES or not parts.netloc:
+        raise ConfigurationException(
+            f"The environment variable {URL_VARIABLE} = {url!r} is not an http:// or https:// "
+            "URL; set it to a catalogue's URL or unset it for the default catalogue."
+        )
+    return url
 
 
 class CatalogueEnvironment(Enum):
@@ -84,12 +110,61 @@ class _Reader:
     def __init__(self, config: configparser.RawConfigParser) -> None:
         self.config = config
         self.origins: dict[tuple[str, str], str] = getattr(config, "origins", {})
+        # Every (section, key) asked for, as configparser spells the key: what CatalogueConfig
+        # reads is then the one list of known names, and a name outside it is a mistake.
+        # Values: the key as terracat spells it, for messages.
+        self.asked: dict[tuple[str, str], str] = {}
+
+    def _ask(self, section: str, key: str) -> None:
+        self.asked[(section, self.config.optionxform(key))] = key
+
+    def given(self, section: str, key: str) -> bool:
+        """Whether the configuration sets ``key`` at all (rather than leaving the default)."""
+        self._ask(section, key)
+        return self.config.has_section(section) and self.config.has_option(section, key)
+
+    def check_unknown(self) -> None:
+        """Refuse a section or key nothing reads: a misspelled one would be ignored silently."""
+        sections = {section for section, _ in self.asked}
+        keys = {key for _, key in self.asked}
+        defaults = self.config.defaults()
+        for key in defaults:
+            if key not in keys:
+                raise self._unknown_key(self.config.default_section, key, sorted(keys))
+        for section in self.config.sections():
+            if section not in sections:
+                raise self._unknown_section(section, sorted(sections))
+            known = sorted(key for s, key in self.asked if s == section)
+            for key in self.config.options(section):  # includes [DEFAULT]'s, checked above
+                if key not in defaults and (section, key) not in self.asked:
+                    raise self._unknown_key(section, key, known)
+
+    def _unknown_section(self, section: str, known: list[str]) -> ConfigurationException:
+        origin = next((o for (s, _), o in self.origins.items() if s == section), None)
+        where = f" in {origin}" if origin else ""
+        near = _closest(section, known)
+        return ConfigurationException(
+            f"The configuration section [{section}]{where} is not one terracat reads"
+            f"{_did_you_mean(near, f'[{near}]')}; "
+            f"the sections are {', '.join(f'[{name}]' for name in known)}."
+        )
+
+    def _unknown_key(self, section: str, key: str, known: list[str]) -> ConfigurationException:
+        spelt = {key: name for (_, key), name in self.asked.items()}
+        names = {name: spelt[name] for name in known}
+        near = _closest(key, known)
+        return ConfigurationException(
+            f"[{section}] {key}{self._where(section, key)} is not a key terracat reads"
+            f"{_did_you_mean(near, f'[{section}] {names[near]}' if near else '')}; "
+            f"the keys of [{section}] are {', '.join(names.values()) or 'none'}."
+        )
 
     def _where(self, section: str, key: str) -> str:
         origin = self.origins.get((section, self.config.optionxform(key)))
         return f" in {origin}" if origin else ""
 
     def _lookup(self, section: str, key: str) -> str | None:
+        self._ask(section, key)
         if not self.config.has_section(section) or not self.config.has_option(section, key):
             return None
         try:
@@ -104,11 +179,17 @@ class _Reader:
         sources = sorted(set(self.origins.values()))
         read = f" (read from {', '.join(sources)})" if sources else ""
         if not self.config.has_section(section):
+            near = _closest(section, self.config.sections())
+            hint = f" [{near}] is there: is it misspelled?" if near else ""
             return ConfigurationException(
                 f"The configuration has no [{section}] section{read}; it needs [{section}] {key}."
+                + hint
             )
+        unread = [k for k in self.config.options(section) if (section, k) not in self.asked]
+        near = _closest(key, unread)
+        hint = f" [{section}] {near} is there: is it misspelled?" if near else ""
         return ConfigurationException(
-            f"The configuration has no {key} key in its [{section}] section{read}."
+            f"The configuration has no {key} key in its [{section}] section{read}." + hint
         )
 
     def _invalid(self, section: str, key: str, value: str, expected: str) -> ConfigurationException:
@@ -231,8 +312,9 @@ class CatalogueConfig:
         budget per request, whichever layer retries
     max_page_bytes : int
         the largest decoded catalogue page accepted (a compressed page inflating past it fails)
-    page_size : int
-        products asked for per page
+    page_size_given : bool
+        whether ``[HTTP] PageSize`` was written in a file (or ``page_size`` assigned): a STAC
+        catalogue otherwise asks for its own default page size
     search_workers, download_workers : int
         pages fetched at once, files transferred at once
     token_cache_path : pathlib.Path
@@ -247,7 +329,8 @@ class CatalogueConfig:
     Raises
     ------
     ConfigurationException
-        when a section or key is missing or a value is malformed
+        when a section or key is missing, unknown (a misspelling is ignored by the reference
+        client; here it names the closest known one) or a value is malformed
 
     Examples
     --------
@@ -293,7 +376,10 @@ class CatalogueConfig:
         self.download_timeout = read.seconds("HTTP", "DownloadTimeout", _defaults.DOWNLOAD_TIMEOUT)
         # Zero retries is a sensible choice (fail fast), unlike zero workers or a zero page size.
         self.retries = read.integer("HTTP", "Retries", _defaults.RETRIES, minimum=0)
-        self.page_size = read.integer("HTTP", "PageSize", _defaults.PAGE_SIZE)
+        self._page_size = read.integer("HTTP", "PageSize", _defaults.PAGE_SIZE)
+        # A protocol whose servers want another page size (STAC) keeps its own default unless
+        # PageSize was written, even when written as the OpenSearch default.
+        self.page_size_given = read.given("HTTP", "PageSize")
         self.search_workers = read.integer("HTTP", "SearchWorkers", _defaults.SEARCH_WORKERS)
         self.download_workers = read.integer("HTTP", "DownloadWorkers", _defaults.DOWNLOAD_WORKERS)
         self.verify_tls = read.boolean("HTTP", "VerifyTLS", True)
@@ -303,8 +389,25 @@ class CatalogueConfig:
         self.s3_endpoint_url = read.url("S3", "EndpointUrl", required=False)
         # Credentials from the environment win, as in the reference client and in boto3, so
         # that keys need not be written into a file.
-        self.s3_access_key = os.environ.get("AWS_ACCESS_KEY_ID") or read.text("S3", "AccessKey")
-        self.s3_secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY") or read.text("S3", "SecretKey")
+        # Both keys are read (and so checked) even when the environment wins.
+        access_key, secret_key = read.text("S3", "AccessKey"), read.text("S3", "SecretKey")
+        self.s3_access_key = os.environ.get("AWS_ACCESS_KEY_ID") or access_key
+        self.s3_secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY") or secret_key
+
+        # Last: what was read above is every section and key terracat knows.
+        read.check_unknown()
+        self._known_names = dict(read.asked)
+
+    @property
+    def page_size(self) -> int:
+        """Products asked for per page (``[HTTP] PageSize``); setting it marks it given
+        (:attr:`page_size_given`)."""
+        return self._page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        self._page_size = value
+        self.page_size_given = True
 
     def __repr__(self) -> str:
         # Secrets never appear here: a repr ends up in logs, tracebacks and bug reports.
@@ -458,6 +561,20 @@ class CatalogueConfig:
 def _default_token_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "terracat" / "tokens.json"
+
+
+def _closest(name: str, known: list[str]) -> str | None:
+    """The known name nearest ``name`` (difflib), else ``None``.
+
+    Compared without case: configparser keeps section names as written but lower-cases keys.
+    """
+    lowered = {candidate.lower(): candidate for candidate in known}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[found[0]] if found else None
+
+
+def _did_you_mean(near: str | None, show: str) -> str:
+    return f" (did you mean {show}?)" if near else ""
 
 
 def _presence(secret: str) -> str:

@@ -7,8 +7,14 @@ the protocol from the answer. A STAC API says what it is in its landing page's `
 the local catalogue's JSON index, an HTML page, a 404) is taken for OpenSearch, the protocol
 terracat has always spoken, so existing OpenSearch URLs keep working.
 
-The only failures are the ones a user must act on: a host that cannot be reached, or a server
-that keeps failing (5xx); both name the host. :meth:`CatalogueConfig.from_url` stays a pure
+A landing page behind a sign-in (401/403) says nothing of itself, so the protocol is read from
+what is observable without signing in (:func:`protocol_behind_sign_in`): the error body's shape
+(a STAC API's ``{"code", "description"}``, an OGC exception report), ``<url>conformance`` when
+it is public, the URL's own words (``stac``, ``opensearch``); where none tells, it is an error
+asking for ``Protocol`` explicitly, never a guess.
+
+The only failures are the ones a user must act on: a host that cannot be reached, a server
+that keeps failing (5xx), a protected landing page that does not tell; all name the host. :meth:`CatalogueConfig.from_url` stays a pure
 configuration call that sends nothing.
 """
 
@@ -27,10 +33,13 @@ from terracat._http import BodyTooLarge, make_session, read_body
 from terracat.config import DEFAULT_PROTOCOL, CatalogueConfig
 from terracat.exceptions import ConfigurationException
 
-__all__ = ["STAC_CORE", "detect_protocol", "protocol_of_landing_page"]
+__all__ = ["STAC_CORE", "detect_protocol", "protocol_behind_sign_in", "protocol_of_landing_page"]
 
 STAC_CORE = re.compile(r"^https://api\.stacspec\.org/v1\.[^/]+/core/?$")
 """A STAC API ``core`` conformance class, any v1 release (``v1.0.0``, ``v1.0.0-rc.2``, ...)."""
+
+ERROR_BODY_BYTES = 64 * 1024
+"""The most of a refusal's body read for what it shows (an error document is a few lines)."""
 
 PROBE_RETRIES = 1
 """Retries of the landing page request: one, so that an unreachable URL fails in a second or
@@ -50,6 +59,75 @@ def protocol_of_landing_page(body: bytes) -> str:
     ):
         return "stac"
     return DEFAULT_PROTOCOL
+
+
+SIGN_IN = (401, 403)
+"""The answers of a landing page that needs a sign-in (read by :func:`protocol_behind_sign_in`)."""
+
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def _protocol_of_error_body(body: bytes) -> str | None:
+    """What a refusal's body shows: a STAC API error, an OpenSearch/OGC one, or nothing."""
+    text = body.lstrip()[:4096]
+    if text.startswith(b"<") and (b"OpenSearchDescription" in text or b"ExceptionReport" in text):
+        return DEFAULT_PROTOCOL
+    try:
+        document: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(document, dict) and "exceptions" in document:
+        return DEFAULT_PROTOCOL
+    if isinstance(document, dict) and "conformsTo" in document:
+        return protocol_of_landing_page(body)
+    if isinstance(document, dict) and {"code", "description"} <= set(document):
+        return "stac"
+    return None
+
+
+def _protocol_of_words(url: str) -> str | None:
+    """``stac`` or ``opensearch`` when the URL's host or path says so (and not both)."""
+    parts = urlsplit(url)
+    words = set(_WORDS.findall(f"{parts.hostname or ''} {parts.path}".lower()))
+    said = {name for name in ("stac", "opensearch") if name in words}
+    return said.pop() if len(said) == 1 else None
+
+
+def protocol_behind_sign_in(
+    url: str, status: int, body: bytes, session: requests.Session, config: CatalogueConfig
+) -> str:
+    """The protocol of a catalogue whose landing page ``url`` answered ``status`` (401/403).
+
+    Asked in turn: the refusal's ``body``, then ``<url>conformance`` (public on some STAC APIs
+    whose landing page is not), then the words of the URL. ``WWW-Authenticate`` is not asked:
+    both protocols sign in with the same bearer tokens.
+
+    Raises
+    ------
+    ConfigurationException
+        when none of them tells, naming the URL and the ``Protocol`` setting to give instead
+    """
+    found = _protocol_of_error_body(body)
+    if found is None:
+        conformance = url.rstrip("/") + "/conformance"
+        try:
+            with session.get(conformance, timeout=config.search_timeout, stream=True) as answer:
+                if answer.status_code == 200:
+                    deadline = time.monotonic() + config.search_timeout
+                    page = read_body(answer, deadline=deadline, limit=config.max_page_bytes)
+                    if protocol_of_landing_page(page) == "stac":
+                        found = "stac"
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, BodyTooLarge):
+            pass  # the conformance page is only a hint
+    found = found or _protocol_of_words(url)
+    if found is None:
+        raise ConfigurationException(
+            f"The landing page {url} answered {status} (it needs a sign-in), so it cannot tell "
+            "which protocol the catalogue speaks. Give it explicitly: "
+            "Catalogue(CatalogueConfig.from_url(url, protocol='stac')) (or 'opensearch'), or "
+            "in the .ini [Catalogue] Protocol = stac."
+        )
+    return found
 
 
 def detect_protocol(url: str, config: CatalogueConfig) -> str:
@@ -85,6 +163,14 @@ def detect_protocol(url: str, config: CatalogueConfig) -> str:
                     raise ConfigurationException(
                         f"The catalogue at {host} answered {response.status_code} to the request "
                         f"for its landing page {url}; cannot tell which protocol it speaks."
+                    )
+                if response.status_code in SIGN_IN:
+                    try:
+                        refusal = read_body(response, deadline=deadline, limit=ERROR_BODY_BYTES)
+                    except BodyTooLarge:
+                        refusal = b""  # no error document is that large: it shows nothing
+                    return protocol_behind_sign_in(
+                        url, response.status_code, refusal, session, config
                     )
                 if response.status_code >= 400:
                     # OpenSearch catalogues need no landing page; STAC APIs always have one.

@@ -349,4 +349,6 @@ def file_kinds(file_types: Any) -> tuple[str, ...]:
 
 
 def links_of(files: Iterable[ProductFile]) -> list[dict[str, Any]]:
-    return [{"href": f.href, "length": f.length} for f in files]
+    """File views as the file entries a download task reads (the category finds a STAC
+    asset's checksum)."""
+    return [{"href": f.href, "length": f.length, "category": f.category} for f in files]

@@ -52,6 +52,7 @@ __all__ = [
     "check_limit",
     "filter_parameters",
     "format_datetime",
+    "misspelled_filter",
     "parse_datetime",
     "show",
 ]
@@ -326,6 +327,48 @@ def _check_time_order(start: Instant | None, end: Instant | None, given: Mapping
 
 # --- intervals ------------------------------------------------------------------------------
 
+_NUMBER = r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*"
+# OpenSearch's value syntax for numbers (OGC 13-026r9, 7.3): ``60`` exact, ``{1,2,3}`` a set,
+# ``[a,b]`` ``]a,b[`` ``[a,b[`` ``]a,b]`` a range, ``[a`` ``]a`` a lower and ``b]`` ``b[`` an
+# upper bound. The local catalogue reads exactly these (terracat/server/intervals.py).
+_NUMBER_FORMS = (
+    re.compile(_NUMBER),
+    re.compile(rf"\{{{_NUMBER}(?:,{_NUMBER})*\}}"),
+    re.compile(rf"[\[\]]{_NUMBER},{_NUMBER}[\[\]]"),
+    re.compile(rf"[\[\]]{_NUMBER}"),
+    re.compile(rf"{_NUMBER}[\[\]]"),
+)
+_NUMBER_SYNTAX = (
+    "Expected a number or the catalogue's interval syntax: '60' (exactly), '{1,2}' (any of), "
+    "'[10,60]' or ']10,60[' (between, with or without the bounds), '[10' or ']10' (at least, "
+    "more than), '60]' or '60[' (at most, less than)."
+)
+
+
+def _numeric_text(value: str, parameter: str) -> Verbatim:
+    """A number or interval written as text, checked against OpenSearch's value syntax.
+
+    A catalogue answers malformed text with an error page or, worse, ignores the filter and
+    returns everything; refused here, nothing is sent.
+    """
+    text = _text(value)
+    stripped = text.strip()
+    for form in _NUMBER_FORMS:
+        match = form.fullmatch(stripped)
+        if match is not None:
+            break
+    else:
+        raise _error(parameter, value, _NUMBER_SYNTAX)
+    # '1e999' is a decimal, and infinite
+    if not all(math.isfinite(float(number)) for number in _DECIMAL.findall(stripped)):
+        raise _error(parameter, value, "Its numbers must be finite.")
+    if form is _NUMBER_FORMS[2] and float(match.group(1)) > float(match.group(2)):
+        raise _error(
+            parameter, value, "The lower bound of the interval is greater than its upper bound."
+        )
+    return Verbatim(text)
+
+
 _Bound = Callable[[Any, str, Any], Any]
 
 
@@ -366,7 +409,7 @@ def _cloud_cover_bound(value: Any, parameter: str, whole: Any) -> int | float:
 
 def _read_cloud_cover(value: Any) -> Interval | Verbatim | None:
     if isinstance(value, str):
-        return Verbatim(_text(value))
+        return _numeric_text(value, "cloudCover")
     if isinstance(value, tuple):
         return _read_interval(value, "cloudCover", _cloud_cover_bound)
     if isinstance(value, list):
@@ -498,7 +541,7 @@ def _read_text(parameter: str) -> Callable[[Any], str]:
 
 def _read_relative_orbit_number(value: Any) -> int | Verbatim:
     if isinstance(value, str):
-        return Verbatim(_text(value))
+        return _numeric_text(value, "relativeOrbitNumber")
     number = _as_number(value)
     if not isinstance(number, int) or number <= 0:
         raise _error(
@@ -604,6 +647,52 @@ class SearchRequest:
         return cls(None, *_read(parameters, COLLECTION_FILTERS))
 
 
+_KNOWN_NAMES = (*(f.name for f in FILTERS), "limit")
+"""The names a keyword is compared with for a misspelling: every filter, and the cap."""
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by at most one inserted, deleted or replaced character, or
+    two neighbours swapped (the commonest slip of a typing hand)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) == len(b):
+        swapped = a[at : at + 2] == b[at : at + 2][::-1] and a[at + 2 :] == b[at + 2 :]
+        return swapped or a[at + 1 :] == b[at + 1 :]
+    return a[at:] == b[at + 1 :]
+
+
+def misspelled_filter(name: str, names: tuple[str, ...] = _KNOWN_NAMES) -> str | None:
+    """The known filter ``name`` misspells: equal but for case or one edit, else ``None``.
+
+    A catalogue ignores a parameter it does not know and answers the unfiltered result, so
+    ``cloudcover=10`` or ``tileID=...`` would silently return every product.
+
+    Examples
+    --------
+    >>> misspelled_filter("cloudcover"), misspelled_filter("tileID"), misspelled_filter("sortKeys")
+    ('cloudCover', 'tileId', None)
+    """
+    if name in names:
+        return None
+    lowered = name.lower()
+    return next((known for known in names if _one_edit_apart(lowered, known.lower())), None)
+
+
+def _check_spelling(extra: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    for name in extra:
+        known = misspelled_filter(name) if name not in names else None
+        if known is not None:
+            raise ParameterParserException(
+                f"The '{name}' parameter is not a filter terracat knows, but it is one letter "
+                f"or only case away from '{known}': did you mean {known}=...? A catalogue "
+                "ignores a parameter it does not know and answers the unfiltered result."
+            )
+
+
 def _read(
     parameters: Mapping[str, Any], names: tuple[str, ...]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -615,6 +704,7 @@ def _read(
             if read is not None:
                 filters[name] = read
     extra = {k: v for k, v in parameters.items() if k not in names and v is not None}
+    _check_spelling(extra, names)
     _check_time_order(filters.get("start"), filters.get("end"), parameters)
     return filters, extra
 

@@ -101,7 +101,7 @@ def test_search_prints_a_table_and_count_agrees(local_catalogue):
     table = _run("search", NDVI, *filters, "--cloud-cover", "20", url=local_catalogue.url)
     last = table.stdout.strip().splitlines()[-1]
     assert last.endswith("products") and "cloudCover" in table.stdout
-    counted = _run("count", NDVI, *filters, "--param", "cloudCover=20]", url=local_catalogue.url)
+    counted = _run("count", NDVI, *filters, "--cloud-cover", "20]", url=local_catalogue.url)
     assert int(counted.stdout) == int(last.split()[0]) > 0
 
 

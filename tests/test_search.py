@@ -70,6 +70,7 @@ def test_public_names_are_exactly_the_intended_ones():
             "login",
             "read_parquet",
             "search",
+            "set_default_catalogue",
         ]
     )
 

@@ -20,6 +20,7 @@ from terracat.config import CatalogueConfig, CatalogueEnvironment
 from terracat.discovery import detect_protocol, protocol_of_landing_page
 from terracat.exceptions import ConfigurationException
 from terracat.server import LocalCatalogue
+from tests.hostile import HostileServer, Request, send
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 TERRASCOPE_SSO = "https://sso.terrascope.be/auth/realms/terrascope/protocol/openid-connect"
@@ -257,3 +258,50 @@ def test_any_other_answer_is_opensearch_and_never_raises(body) -> None:
     assert protocol_of_landing_page(body) in ("opensearch", "stac")
     if b"api.stacspec.org" not in body:
         assert protocol_of_landing_page(body) == "opensearch"
+
+
+# --- a landing page behind a sign-in ------------------------------------------------------------
+
+
+def _signing_in(body: bytes = b"", conformance: bytes | None = None):
+    """A catalogue whose every page answers 401 (``conformance``: that page answers 200)."""
+
+    def handler(request: Request, connection: socket.socket) -> None:
+        if conformance is not None and request.path.endswith("/conformance"):
+            send(connection, 200, conformance, {"Content-Type": "application/json"})
+            return
+        headers = {"WWW-Authenticate": 'Bearer realm="terrascope"', "Content-Type": "text/plain"}
+        send(connection, 401, body, headers)
+
+    return HostileServer(handler)
+
+
+STAC_CLASSES = orjson.dumps({"conformsTo": ["https://api.stacspec.org/v1.0.0/core"]})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "conformance", "expected"),
+    [
+        ("/v1/", b'{"code": "Unauthorized", "description": "sign in"}', None, "stac"),
+        ("/v1/", b'{"exceptions": [{"exceptionCode": "Unauthorized"}]}', None, "opensearch"),
+        ("/v1/", b"denied", STAC_CLASSES, "stac"),
+        ("/stac/", b"denied", None, "stac"),
+        ("/opensearch/", b"denied", None, "opensearch"),
+    ],
+    ids=["stac-error", "ogc-error", "public-conformance", "stac-in-path", "opensearch-in-path"],
+)
+def test_a_protected_landing_page_is_read_from_what_shows(path, body, conformance, expected):
+    with _signing_in(body, conformance) as server:
+        catalogue = Catalogue.from_url(server.url(path))
+        assert catalogue.config.protocol == expected
+        assert all("authorization" not in r.headers for r in server.requests)
+
+
+def test_a_protected_landing_page_that_shows_nothing_asks_for_the_protocol():
+    with _signing_in(b"denied") as server:
+        url = server.url("/catalogue/")
+        with pytest.raises(ConfigurationException) as error:
+            Catalogue.from_url(url)
+        message = str(error.value)
+        assert url in message and "401" in message and "Protocol = stac" in message
+        assert [r.path for r in server.requests] == ["/catalogue/", "/catalogue/conformance"]

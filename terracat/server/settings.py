@@ -14,13 +14,19 @@ class Settings:
 
     ``max_depth`` is the deepest result a client may page to (``startIndex + count - 1``), as
     the real catalogue limits it; ``stac_max_limit`` the most items a STAC page holds (a larger
-    ``limit`` gets this many, as STAC API servers answer; 10,000 as in Terrascope's software); ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
+    ``limit`` gets this many, as STAC API servers answer; 10,000 as in Terrascope's software);
+    ``stac_refuse_above_max`` answers such a ``limit`` with a 400 instead, as stac-fastapi does;
+    ``stac_filtering`` chooses what the STAC face declares and takes for filters: ``"filter"``
+    (the Filter extension, CQL2), ``"query"`` (the Query extension only) or ``"none"``;
+    ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
     """
 
     page_size: int = 100
     max_count: int = 1000
     max_depth: int = 10_000
     stac_max_limit: int = 10_000
+    stac_refuse_above_max: bool = False
+    stac_filtering: str = "filter"
     files_dir: Path | None = None
     s3_bucket: str = "terrascope"
     realm: str = "terrascope"

@@ -38,6 +38,7 @@ from terracat.server.stac_items import (
     stac_collection,
     stac_collection_id,
     stac_item,
+    with_checksums,
 )
 from terracat.server.stac_search import Search, StacError, encode_token, search_of
 from terracat.server.store import CollectionEntry, ProductIndex, Store, iter_files
@@ -73,6 +74,18 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
 ]
 """What the face declares: only the classes stac-api-validator passes (README lists the rest)."""
+
+QUERY_CLASS = "https://api.stacspec.org/v1.0.0-rc.1/item-search#query"
+
+
+def conformance(filtering: str) -> list[str]:
+    """The classes declared with ``Settings.stac_filtering``: the Filter extension (all of
+    :data:`CONFORMANCE`), the Query extension instead, or neither."""
+    if filtering == "filter":
+        return CONFORMANCE
+    plain = [c for c in CONFORMANCE if "filter" not in c and "/cql2/" not in c]
+    return [*plain, QUERY_CLASS] if filtering == "query" else plain
+
 
 DEFAULT_FIELDS = (
     "type",
@@ -303,11 +316,12 @@ class StacFace:
         return {"rel": rel, "type": GEOJSON, "method": "GET", "href": href}
 
     def _item_json(self, view: _Collection, position: int, search: Search | None) -> bytes:
+        item = with_checksums(view.items[position])  # hashed when first served, not built
         if search is not None and (search.include is not None or search.exclude):
-            return orjson.dumps(_project(view.items[position], search.include, search.exclude))
+            return orjson.dumps(_project(item, search.include, search.exclude))
         cached = view.serialised[position]
         if cached is None:
-            cached = view.serialised[position] = orjson.dumps(view.items[position])
+            cached = view.serialised[position] = orjson.dumps(item)
         return cached
 
     # ---- handlers -------------------------------------------------------------------------------
@@ -335,13 +349,13 @@ class StacFace:
             "id": "terracat-local-catalogue",
             "title": "terracat local catalogue",
             "description": "The local catalogue's store as a STAC API, as Terrascope serves it",
-            "conformsTo": CONFORMANCE,
+            "conformsTo": conformance(self.settings.stac_filtering),
             "links": links,
         }
         return _json(body)
 
     def _conformance(self, request: Request, verdict: Verdict) -> Response:
-        return _json({"conformsTo": CONFORMANCE})
+        return _json({"conformsTo": conformance(self.settings.stac_filtering)})
 
     def _api(self, request: Request, verdict: Verdict) -> Response:
         """A minimal OpenAPI description: the paths this face serves."""
@@ -411,9 +425,7 @@ class StacFace:
 
     def _items(self, request: Request, verdict: Verdict, collection: str) -> Response:
         self._view(collection)
-        search = search_of(
-            request.args, maximum=self.settings.stac_max_limit, post=False, collection=collection
-        )
+        search = search_of(request.args, post=False, collection=collection, **self._paging())
         return self._page(request, search, verdict, post=False)
 
     def _item(self, request: Request, verdict: Verdict, collection: str, item: str) -> Response:
@@ -426,6 +438,13 @@ class StacFace:
         payload = payload.replace(PLACEHOLDER.encode(), request.host_url.encode())
         return Response(payload, mimetype=GEOJSON)
 
+    def _paging(self) -> dict[str, Any]:
+        return {
+            "maximum": self.settings.stac_max_limit,
+            "refuse": self.settings.stac_refuse_above_max,
+            "filtering": self.settings.stac_filtering,
+        }
+
     def _search(self, request: Request, verdict: Verdict) -> Response:
         if request.method == "POST":
             try:
@@ -434,9 +453,9 @@ class StacFace:
                 raise StacError("the search body is not JSON") from None
             if not isinstance(body, dict):
                 raise StacError(f"the search body must be a JSON object, got {body!r}")
-            search = search_of(body, maximum=self.settings.stac_max_limit, post=True)
+            search = search_of(body, post=True, **self._paging())
             return self._page(request, search, verdict, post=True)
-        search = search_of(request.args, maximum=self.settings.stac_max_limit, post=False)
+        search = search_of(request.args, post=False, **self._paging())
         return self._page(request, search, verdict, post=False)
 
 

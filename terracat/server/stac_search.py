@@ -178,8 +178,9 @@ def _strings(value: Any, name: str) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value if v.strip()) or None
 
 
-def _limit(value: Any, maximum: int) -> int:
-    """Items per page; above the server's maximum the maximum (as the STAC API spec says)."""
+def _limit(value: Any, maximum: int, refuse: bool = False) -> int:
+    """Items per page; above the server's maximum the maximum (as the STAC API spec says), or,
+    with ``refuse``, a 400 worded as stac-fastapi's request validation words it."""
     if value is None or value == "":
         return min(DEFAULT_LIMIT, maximum)
     try:
@@ -188,6 +189,13 @@ def _limit(value: Any, maximum: int) -> int:
         raise StacError(f"limit must be an integer, got {value!r}") from None
     if isinstance(value, float | bool) or limit < 1:
         raise StacError(f"limit must be a whole number of at least 1, got {value!r}")
+    if refuse and limit > maximum:
+        raise StacError(
+            f"[{{'type': 'less_than_equal', 'loc': ('query', 'limit'), 'msg': 'Input should be "
+            f"less than or equal to {maximum}', 'input': {str(value)!r}, 'ctx': {{'le': "
+            f"{maximum}}}}}]",
+            "RequestValidationError",
+        )
     return min(limit, maximum)
 
 
@@ -284,13 +292,70 @@ def _flat_between(tree: Any) -> Any:
     return tree
 
 
+QUERY_OPERATORS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+"""The Query extension's comparisons and the CQL2 operator each means (``in`` apart)."""
+
+
+def _query(value: Any, post: bool) -> cql2.Expr | None:
+    """The Query extension's ``{"eo:cloud_cover": {"lte": 60}}`` (JSON text in a GET) as the
+    CQL2 expression it means, so that one matcher answers both extensions."""
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str) and not post:
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise StacError(f"query is not JSON: {value[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise StacError(f"query must be an object {{property: {{operator: value}}}}, got {value!r}")
+    parts: list[dict[str, Any]] = []
+    for name, comparisons in value.items():
+        if not isinstance(comparisons, dict) or not comparisons:
+            raise StacError(f"query[{name!r}] must be an object {{operator: value}}")
+        for operator, operand in comparisons.items():
+            if operator == "in" and isinstance(operand, list):
+                parts.append({"op": "in", "args": [{"property": name}, operand]})
+            elif operator in QUERY_OPERATORS and isinstance(operand, str | int | float):
+                parts.append(
+                    {"op": QUERY_OPERATORS[operator], "args": [{"property": name}, operand]}
+                )
+            else:
+                known = ", ".join([*QUERY_OPERATORS, "in"])
+                raise StacError(
+                    f"query[{name!r}]: {operator!r} with {operand!r} is not a comparison this "
+                    f"server takes ({known})"
+                )
+    return cql2.Expr(parts[0] if len(parts) == 1 else {"op": "and", "args": parts})
+
+
+def _both(first: cql2.Expr | None, second: cql2.Expr | None) -> cql2.Expr | None:
+    if first is None or second is None:
+        return first or second
+    return cql2.Expr({"op": "and", "args": [first.to_json(), second.to_json()]})
+
+
 def search_of(
-    parameters: Mapping[str, Any], *, maximum: int, post: bool, collection: str | None = None
+    parameters: Mapping[str, Any],
+    *,
+    maximum: int,
+    post: bool,
+    collection: str | None = None,
+    refuse: bool = False,
+    filtering: str = "filter",
 ) -> Search:
     """The search that GET query ``parameters`` (``post=False``) or a POST body describe.
 
-    ``collection`` is the path's collection for ``/collections/{id}/items``.
+    ``collection`` is the path's collection for ``/collections/{id}/items``; ``refuse`` answers
+    a ``limit`` above ``maximum`` with a 400 rather than serve ``maximum`` items; ``filtering``
+    is the extension the server declares (``filter``, ``query`` or ``none``): the other's
+    parameter is refused with a 400, so that a client sending what was not declared shows.
     """
+    for name, extension in (("filter", "filter"), ("query", "query")):
+        if parameters.get(name) not in (None, "", {}) and filtering != extension:
+            raise StacError(
+                f"{name} is not supported: this server does not declare the {extension.title()} "
+                "extension"
+            )
     if parameters.get("bbox") not in (None, "") and parameters.get("intersects") not in (None, ""):
         raise StacError("bbox and intersects exclude each other")
     area = _bbox(parameters.get("bbox"), post) or _intersects(parameters.get("intersects"))
@@ -307,15 +372,18 @@ def search_of(
         area=area,
         start=start,
         end=end,
-        filter=_filter(
-            parameters.get("filter"),
-            parameters.get("filter-lang"),
-            "cql2-json" if post else "cql2-text",
+        filter=_both(
+            _filter(
+                parameters.get("filter"),
+                parameters.get("filter-lang"),
+                "cql2-json" if post else "cql2-text",
+            ),
+            _query(parameters.get("query"), post),
         ),
         sortby=_sortby(parameters.get("sortby")),
         include=include,
         exclude=exclude,
-        limit=_limit(parameters.get("limit"), maximum),
+        limit=_limit(parameters.get("limit"), maximum, refuse),
         offset=decode_token(str(token)) if token else 0,
         echo=echo,
     )

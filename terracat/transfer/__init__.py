@@ -8,7 +8,13 @@ imports the frame, the protocols or the facade: a task is made from plain ``(id,
 """
 
 from terracat.transfer.base import Fetched, Fetcher, PartialFile
-from terracat.transfer.batch import REPORT_COLUMNS, Transport, download, human_size
+from terracat.transfer.batch import (
+    REPORT_COLUMNS,
+    DownloadInterrupted,
+    Transport,
+    download,
+    human_size,
+)
 from terracat.transfer.layout import (
     PARTIAL_SUFFIX,
     FileTask,
@@ -20,6 +26,7 @@ from terracat.transfer.layout import (
 __all__ = [
     "PARTIAL_SUFFIX",
     "REPORT_COLUMNS",
+    "DownloadInterrupted",
     "Fetched",
     "Fetcher",
     "FileTask",

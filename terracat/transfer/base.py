@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from terracat.exceptions import ProductDownloadException
 from terracat.transfer.layout import FileTask
@@ -29,16 +29,25 @@ try:  # POSIX: a partial file is locked while one run writes it
 except ImportError:  # pragma: no cover - Windows has no flock; runs there do not take turns
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Fetched", "Fetcher", "PartialFile", "Progress"]
+__all__ = ["Fetched", "Fetcher", "PartialFile", "Progress", "Stopped"]
 
 logger = logging.getLogger(__name__)
 
+HASH_READ_SIZE = 1 << 20  # a resumed partial file is hashed in pieces of this size
 PARTIAL_OPEN_ATTEMPTS = 10  # a partial name another run keeps renaming or relinking
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 Progress = Callable[[int], None]
 """Called with each number of bytes received (negative: bytes taken back); thread-safe."""
+
+
+class Stopped(BaseException):
+    """Raised in a transfer's thread once its batch is interrupted (Ctrl-C).
+
+    A BaseException, as KeyboardInterrupt is: no retry loop or error handler takes it for a
+    failure, and the partial file is kept for resuming.
+    """
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class Fetcher:
     itself from the start.
     """
 
+    appends: bool = True
+    """Whether every byte goes through :meth:`PartialFile.append` (so a checksum is computed
+    while writing); a fetcher that writes the file itself has it hashed once it is done."""
+
     resumes: bool = False
     """Whether :meth:`fetch` continues from what the partial file holds (``overwrite`` then
     empties it first); a fetcher that does not resume starts the file over itself."""
@@ -79,6 +92,10 @@ class Fetcher:
     def close(self) -> None:
         """Release what the fetcher holds (connections); the default holds nothing."""
 
+    def abort(self) -> None:
+        """Stop the transfers under way now (their threads raise :class:`Stopped`), from
+        another thread; the default relies on the next chunk's progress call stopping them."""
+
 
 class PartialFile:
     """A partial file opened for writing: a regular file (never a link followed), locked.
@@ -91,6 +108,9 @@ class PartialFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[bytes] | None = None
+        self._new_hash: Callable[[], Any] | None = None
+        self._hash: Any = None
+        self._hashed = 0  # bytes the hash has seen, from the start of the file
 
     def __enter__(self) -> PartialFile:
         self._file = _open_locked(self.path)
@@ -113,6 +133,9 @@ class PartialFile:
     def append(self, data: bytes) -> None:
         """Write ``data`` at the end; a short write (a filling disk) writes the rest or raises."""
         self.file.seek(0, os.SEEK_END)
+        if self._hash is not None and self._hashed == self.file.tell():
+            self._hash.update(data)  # hashed as written: no second read of the file
+            self._hashed += len(data)
         view = memoryview(data)
         while view:
             view = view[self.file.write(view) or 0 :]
@@ -121,6 +144,40 @@ class PartialFile:
         """Discard every byte: what the file holds cannot be part of the file."""
         self.file.seek(0)
         self.file.truncate(0)
+        if self._new_hash is not None:
+            self._hash, self._hashed = self._new_hash(), 0
+
+    def hash_with(self, new_hash: Callable[[], Any]) -> None:
+        """Hash every byte of the file from now on, starting with what it holds (a resume).
+
+        ``new_hash`` makes a fresh ``hashlib`` object; :meth:`hexdigest` then gives the digest
+        of the whole file without reading again what :meth:`append` wrote.
+        """
+        self._new_hash = new_hash
+        self._hash, self._hashed = new_hash(), 0
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Hash what the file holds beyond what the hash has seen (a partial being resumed, or
+        bytes a fetcher wrote without :meth:`append`)."""
+        self.file.seek(self._hashed)
+        while chunk := self.file.read(HASH_READ_SIZE):
+            self._hash.update(chunk)
+            self._hashed += len(chunk)
+
+    def hexdigest(self) -> str:
+        """The hex digest of the whole file under the function given to :meth:`hash_with`."""
+        if self._hash is None:
+            raise RuntimeError(f"{self.path}: hash_with() was not called")
+        if self._hashed > self.size():  # shortened behind the hash's back: start again
+            self._hash, self._hashed = self._new_hash(), 0  # type: ignore[misc]
+        self._catch_up()
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        """Remove the partial file whatever it holds: its bytes are known to be wrong."""
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)
 
     def discard_if_empty(self) -> None:
         """Remove the partial file when it holds nothing worth resuming from."""

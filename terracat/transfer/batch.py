@@ -11,14 +11,16 @@ mounts one transport per URL pattern.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,14 +30,20 @@ import requests
 from tqdm.auto import tqdm
 
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException, ProductDownloadException, TerracatError
-from terracat.transfer.base import Fetched, Fetcher, PartialFile
+from terracat.exceptions import (
+    ParameterParserException,
+    ProductDownloadException,
+    TerracatError,
+    TerracatWarning,
+)
+from terracat.transfer.base import Fetched, Fetcher, PartialFile, Stopped
+from terracat.transfer.checksum import HASH_FUNCTIONS, Checksum, parse_multihash
 from terracat.transfer.http import HttpFetcher
 from terracat.transfer.layout import FileTask, check_name_fits, partial_path, public_href
 from terracat.transfer.local import LocalFetcher
 from terracat.transfer.s3 import S3Fetcher
 
-__all__ = ["REPORT_COLUMNS", "Transport", "download", "human_size"]
+__all__ = ["REPORT_COLUMNS", "DownloadInterrupted", "Transport", "download", "human_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +59,27 @@ def human_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+class DownloadInterrupted(KeyboardInterrupt):
+    """The batch was interrupted (Ctrl-C); ``report`` holds what was done, partial files kept.
+
+    Files under way stop at their next chunk (a second or two), not when they are complete:
+    their rows say ``interrupted``, the ones never started ``cancelled``.
+    """
+
+    def __init__(self, report: pd.DataFrame) -> None:
+        super().__init__("download interrupted; run again to resume the partial files")
+        self.report = report
+
+
 class _Progress:
-    """A thread-safe byte counter over a tqdm bar (or nothing)."""
+    """A thread-safe byte counter over a tqdm bar (or nothing); also the batch's stop switch.
+
+    Every fetcher reports each chunk here, so once :attr:`stop` is set the next chunk of every
+    transfer raises :class:`Stopped` in its own thread.
+    """
 
     def __init__(self, total: int | None, enabled: bool) -> None:
+        self.stop = threading.Event()
         self._bar = tqdm(
             total=total,
             unit="B",
@@ -66,6 +91,8 @@ class _Progress:
         self._lock = threading.Lock()
 
     def __call__(self, count: int) -> None:
+        if self.stop.is_set():
+            raise Stopped
         with self._lock:
             self._bar.update(count)
 
@@ -134,6 +161,11 @@ class Transport:
         for fetcher in {id(f): f for f in self.fetchers.values()}.values():
             fetcher.close()
 
+    def abort(self) -> None:
+        """Stop every transfer under way now (an interrupt): a stalled server is not waited for."""
+        for fetcher in {id(f): f for f in self.fetchers.values()}.values():
+            fetcher.abort()
+
 
 def _complete(task: FileTask, fetcher: Fetcher) -> bool:
     """Whether the target is already the file: a regular file of the catalogued size.
@@ -160,7 +192,12 @@ def _skipped(task: FileTask, row: dict[str, Any], progress: Callable[[int], None
 
 
 def _fetch_one(
-    task: FileTask, transport: Transport, progress: Callable[[int], None], overwrite: bool
+    task: FileTask,
+    transport: Transport,
+    progress: Callable[[int], None],
+    overwrite: bool,
+    checksum: Checksum | None = None,
+    made: set[Path] | None = None,
 ) -> dict[str, Any]:
     began = time.perf_counter()
     row = _row(task)
@@ -171,16 +208,33 @@ def _fetch_one(
         if not overwrite and _complete(task, fetcher):
             _skipped(task, row, progress)
         else:
-            task.target.parent.mkdir(parents=True, exist_ok=True)
+            _make_directory(task.target.parent, made)
             check_name_fits(task.target)
             with PartialFile(partial_path(task.target)) as partial:
-                _fill(task, fetcher, partial, progress, overwrite, row)
+                _fill(task, fetcher, partial, progress, overwrite, row, checksum)
     except OSError as error:
         if isinstance(error, requests.RequestException):
             raise
         raise ProductDownloadException(_disk_message(task, error)) from error
     row["seconds"] = time.perf_counter() - began
     return row
+
+
+def _make_directory(directory: Path, made: set[Path] | None) -> None:
+    """Create ``directory`` as a file starts in it, noting it in ``made`` if this run made it."""
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    if made is not None:
+        made.add(directory)
+
+
+def _remove_if_empty(made: set[Path]) -> None:
+    """Remove the directories a batch made that hold nothing: every file in them failed (a
+    refusal for sign-in) and nothing was kept, so the batch leaves the disk as it found it."""
+    for directory in sorted(made, key=lambda d: len(d.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (or gone): kept
+            directory.rmdir()
 
 
 def _fill(
@@ -190,8 +244,14 @@ def _fill(
     progress: Callable[[int], None],
     overwrite: bool,
     row: dict[str, Any],
+    checksum: Checksum | None = None,
 ) -> None:
-    """Fetch ``task`` into its locked ``partial`` file and rename it complete (or fail)."""
+    """Fetch ``task`` into its locked ``partial`` file and rename it complete (or fail).
+
+    With a ``checksum`` the bytes are hashed as they are written (what a resumed partial file
+    holds first) and a file whose digest differs is removed, partial and all: bytes known to be
+    wrong must not be resumed from.
+    """
     if not overwrite and _complete(task, fetcher):
         partial.discard_if_empty()  # another run completed it while this one waited
         _skipped(task, row, progress)
@@ -199,6 +259,8 @@ def _fill(
     try:
         if overwrite and fetcher.resumes:
             partial.restart()  # what is on disk is not to be resumed from
+        if checksum is not None and fetcher.appends:
+            partial.hash_with(checksum.new_hash)
         fetched = fetcher.fetch(task, partial, progress)
     except BaseException:
         partial.discard_if_empty()  # nothing received: leave nothing behind
@@ -206,9 +268,55 @@ def _fill(
     if fetched.linked:  # the target is made already; the partial file was only the lock
         partial.discard_if_empty()
         return
+    if checksum is not None:
+        _verify(task, partial, checksum, hashed=fetcher.appends)
     partial.finish(task.target)
     row["status"] = "resumed" if fetched.resumed else "downloaded"
     row["bytes"] = fetched.written
+
+
+def _verify(task: FileTask, partial: PartialFile, checksum: Checksum, *, hashed: bool) -> None:
+    """Compare the written bytes with the catalogue's ``file:checksum``; remove them if wrong."""
+    if not hashed:  # the fetcher wrote the file itself: hash it once, now
+        partial.hash_with(checksum.new_hash)
+    found = partial.hexdigest()
+    if found != checksum.digest:
+        partial.discard()
+        raise ProductDownloadException(
+            f"{task.target.name} from {public_href(task.href)} does not match the catalogue's "
+            f"file:checksum: expected {checksum.name} {checksum.digest}, found {found}; "
+            "the file was not kept"
+        )
+
+
+def _checksums(tasks: Sequence[FileTask]) -> list[Checksum | None]:
+    """Each task's checksum to verify (None: none given, or one terracat cannot compute).
+
+    The functions terracat cannot compute, and multihashes it cannot read, are named in one
+    warning for the batch: those files download unverified.
+    """
+    found: list[Checksum | None] = []
+    unverified: dict[str, None] = {}
+    for task in tasks:
+        checksum = None
+        if task.checksum is not None:
+            try:
+                checksum = parse_multihash(task.checksum)
+            except ValueError as error:
+                unverified[f"unreadable multihash ({error})"] = None
+            else:
+                if not checksum.known:
+                    unverified[f"hash function code {checksum.name}"] = None
+                    checksum = None
+        found.append(checksum)
+    if unverified:
+        warnings.warn(
+            f"file:checksum with {', '.join(unverified)}: those files download unverified "
+            f"(terracat verifies {', '.join(name for name, _ in HASH_FUNCTIONS.values())})",
+            TerracatWarning,
+            stacklevel=3,
+        )
+    return found
 
 
 def _disk_message(task: FileTask, error: OSError) -> str:
@@ -245,19 +353,22 @@ def download(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterParserException(f"workers must be a positive whole number, got {workers!r}")
     total = sum(t.length for t in tasks if t.length is not None) or None
+    checksums = dict(zip(map(id, tasks), _checksums(tasks), strict=True))
     bar = _Progress(total, progress)
     failed = threading.Event()
+    failures = _FailureLog()
+    made: set[Path] = set()  # directories this batch created, removed at its end if empty
 
     def run(task: FileTask) -> dict[str, Any]:
         began = time.perf_counter()
         if failed.is_set() and raise_on_failure:
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
-            return _fetch_one(task, transport, bar, overwrite)
+            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
         except (TerracatError, OSError) as error:
             if task.problem is None:  # a bad name was known before the batch: others still run
                 failed.set()
-            logger.warning("%s", error)
+            failures.log(task, error)
             return {
                 **_row(task),
                 "status": "failed",
@@ -267,16 +378,79 @@ def download(
             }
 
     try:
-        if workers == 1 or len(tasks) <= 1:
-            rows = [run(task) for task in tasks]
-        else:
-            with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                rows = list(pool.map(run, tasks))
+        rows = _run_all(tasks, run, bar, workers, transport.abort)
     finally:
         bar.close()
+        failures.close()
+        _remove_if_empty(made)
     errors = [row.pop("exception") for row in rows if "exception" in row]
+    if bar.stop.is_set():
+        raise DownloadInterrupted(_report(rows))
     if errors and raise_on_failure:
         raise errors[0]
+    return _report(rows)
+
+
+class _FailureLog:
+    """Logs each distinct failure of a batch once: a refusal every file meets (a sign-in the
+    batch needs) is one warning, then one line saying how many more files it stopped."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def log(self, task: FileTask, error: BaseException) -> None:
+        reason = str(error).replace(public_href(task.href), "<file>")
+        with self._lock:
+            self._seen[reason] = self._seen.get(reason, 0) + 1
+            first = self._seen[reason] == 1
+        if first:
+            logger.warning("%s", error)
+        else:
+            logger.debug("%s", error)
+
+    def close(self) -> None:
+        for reason, count in self._seen.items():
+            if count > 1:
+                logger.warning("%d more files failed the same way: %s", count - 1, reason)
+
+
+def _run_all(
+    tasks: Sequence[FileTask],
+    run: Callable[[FileTask], dict[str, Any]],
+    bar: _Progress,
+    workers: int,
+    abort: Callable[[], None],
+) -> list[dict[str, Any]]:
+    """Every task's row, in task order; an interrupt stops the transfers at their next chunk.
+
+    The rows of an interrupted batch say what became of each file: done, ``interrupted`` (its
+    partial file kept) or ``cancelled`` (never started), and ``bar.stop`` is set.
+    """
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks))))
+    futures = {pool.submit(run, task): index for index, task in enumerate(tasks)}
+    try:
+        for future in as_completed(futures):  # waits interruptibly, unlike a pool's exit
+            rows[futures[future]] = future.result()
+    except (KeyboardInterrupt, Stopped):
+        bar.stop.set()  # each transfer raises Stopped at its next chunk
+        abort()  # or now, where a server stalls between chunks
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, index in futures.items():
+            if future.cancelled():
+                rows[index] = {**_row(tasks[index]), "status": "cancelled", "seconds": 0.0}
+            elif future.exception() is not None:  # Stopped, or what a shut socket raised
+                logger.debug("%s: %r", tasks[index].target, future.exception())
+                rows[index] = {**_row(tasks[index]), "status": "interrupted", "seconds": 0.0}
+            else:
+                rows[index] = future.result()
+    finally:
+        pool.shutdown(wait=True)
+    return [row for row in rows if row is not None]
+
+
+def _report(rows: list[dict[str, Any]]) -> pd.DataFrame:
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     report["bytes"] = report["bytes"].astype("int64")
     return report

@@ -12,10 +12,12 @@ shared with urllib3's own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,14 +27,16 @@ from terracat._http import TRANSIENT_ERRORS, make_session, retry_budget, sleep_b
 from terracat.auth import TokenScope
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ProductDownloadException
-from terracat.transfer.base import Fetched, Fetcher, PartialFile, Progress
+from terracat.transfer.base import Fetched, Fetcher, PartialFile, Progress, Stopped
 from terracat.transfer.layout import FileTask, public_href
 
-__all__ = ["FOLLOWED_SCHEMES", "HttpFetcher"]
+__all__ = ["FOLLOWED_SCHEMES", "SIGN_IN_ADVICE", "HttpFetcher"]
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+SIGN_IN_ADVICE = "Catalogue.authenticate() or authenticate_non_interactive()"
+"""How a refusal for sign-in says to sign in, from Python; the command line says it its way."""
 LOGIN_MARKERS = ("/protocol/openid-connect/auth", "/login", "/oauth2/authorize")
 FOLLOWED_SCHEMES = ("http", "https")
 IDENTITY_ENCODINGS = ("", "identity")
@@ -76,6 +80,8 @@ class HttpFetcher(Fetcher):
         self.scope = TokenScope.of(config)
         self._anonymous: requests.Session | None = None
         self._anonymous_lock = threading.Lock()
+        self._live: set[requests.Response] = set()  # bodies being read, for abort()
+        self._aborted = False
 
     def _session_elsewhere(self) -> requests.Session:
         """A session of its own, without credentials, for hosts outside the token's scope."""
@@ -88,6 +94,14 @@ class HttpFetcher(Fetcher):
         """Close the connections to other hosts (the catalogue's own pool stays open)."""
         if self._anonymous is not None:
             self._anonymous.close()
+
+    def abort(self) -> None:
+        """Shut the sockets of the bodies being read: their threads stop now, not at a stalled
+        server's next byte (or its read timeout)."""
+        self._aborted = True
+        with self._anonymous_lock:  # a body leaves the set (under the lock) before it closes
+            for response in self._live:
+                _shut(response)
 
     def _is_login(self, url: str) -> bool:
         return url.startswith(self.login_prefixes) or any(
@@ -126,7 +140,7 @@ class HttpFetcher(Fetcher):
             if self._is_login(location):
                 raise ProductDownloadException(
                     f"{public_href(href)} needs a signed-in user: the catalogue redirected to its login "
-                    "page. Sign in first with Catalogue.authenticate() or authenticate_non_interactive()."
+                    f"page. Sign in first with {SIGN_IN_ADVICE}."
                 )
             url = location
         raise ProductDownloadException(f"{public_href(href)}: more than {MAX_REDIRECTS} redirects")
@@ -145,6 +159,8 @@ class HttpFetcher(Fetcher):
         # means two attempts at most, whichever layer makes them
         with retry_budget(self.config.retries) as budget:
             while True:
+                if self._aborted:
+                    raise Stopped
                 start = _resume_point(task, partial)
                 try:
                     resumed = self._transfer(task, partial, start, count) or resumed
@@ -158,6 +174,8 @@ class HttpFetcher(Fetcher):
                     logger.warning("%s: %s; starting over", public_href(task.href), reason)
                     partial.restart()
                 except TRANSIENT_ERRORS as error:
+                    if self._aborted:  # the socket was shut under it: an interrupt
+                        raise Stopped from None
                     if not budget.take():
                         raise ProductDownloadException(
                             f"{public_href(task.href)}: transfer failed after {budget.attempts} "
@@ -175,7 +193,7 @@ class HttpFetcher(Fetcher):
         self, task: FileTask, partial: PartialFile, start: int, count: Callable[[int], None]
     ) -> bool:
         """One request: append the answer to ``partial``; whether it resumed a partial file."""
-        with self._open(task.href, start) as response:
+        with self._open(task.href, start) as response, self._reading(response):
             declared = self._check(task, response, start)
             if response.status_code == 416:
                 return False  # the partial file is the whole file already
@@ -202,6 +220,19 @@ class HttpFetcher(Fetcher):
                 raise requests.exceptions.ChunkedEncodingError(f"got {size} of {expected} bytes")
             return start > 0
 
+    @contextlib.contextmanager
+    def _reading(self, response: requests.Response) -> Iterator[None]:
+        """``response``'s body is being read: :meth:`abort` may shut its socket meanwhile."""
+        with self._anonymous_lock:
+            self._live.add(response)
+        try:
+            yield
+        finally:
+            with self._anonymous_lock:
+                self._live.discard(response)
+        if self._aborted:
+            raise Stopped
+
     def _check(self, task: FileTask, response: requests.Response, start: int) -> int | None:
         """The file's full size the answer declares (None: unknown), or an error for a refusal.
 
@@ -213,7 +244,7 @@ class HttpFetcher(Fetcher):
         if status in (401, 403):
             raise ProductDownloadException(
                 f"{public_href(task.href)}: HTTP {status}, not authorised. Sign in with "
-                "Catalogue.authenticate() or authenticate_non_interactive()."
+                f"{SIGN_IN_ADVICE}."
             )
         if status not in (200, 206):
             raise ProductDownloadException(
@@ -232,6 +263,21 @@ class HttpFetcher(Fetcher):
                 f"{total}; a file that matches neither cannot be checked, so it is not saved"
             )
         return total
+
+
+def _shut(response: requests.Response) -> None:
+    """Shut the socket a body is read from, waking the thread blocked reading it.
+
+    The connection object gives the socket up once an answer says ``Connection: close`` (the
+    body's file keeps it), so the body's descriptor is used: a socket object over it, shut,
+    then detached so that the descriptor stays the body's to close.
+    """
+    with contextlib.suppress(OSError, ValueError):  # closed meanwhile (the file ended)
+        sock = socket.socket(fileno=response.raw.fileno())
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.detach()
 
 
 def _check_followed(href: str, location: str) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from terracat import _defaults
 from terracat.exceptions import ProductDownloadException
+from terracat.transfer.checksum import asset_checksums
 
 __all__ = [
     "FILE_KINDS",
@@ -43,7 +44,8 @@ class FileTask:
 
     ``problem`` says why the file cannot be fetched at all (an id or a file name that cannot be
     made a safe path): such a task is reported as a failed row without touching the disk, so one
-    bad product does not stop a batch.
+    bad product does not stop a batch. ``checksum`` is the asset's ``file:checksum`` (a hex
+    multihash) where the catalogue gives one: the bytes written are verified against it.
     """
 
     product: str
@@ -52,6 +54,7 @@ class FileTask:
     length: int | None
     target: Path
     problem: str | None = None
+    checksum: str | None = None
 
 
 def _safe_name(name: str, what: str) -> str:
@@ -97,7 +100,10 @@ def _target(root: Path, product: str, href: str, flat: bool) -> Path:
 
 
 def file_tasks(
-    rows: Iterable[tuple[str, dict[str, Sequence[dict[str, Any]]]]],
+    rows: Iterable[
+        tuple[str, dict[str, Sequence[dict[str, Any]]]]
+        | tuple[str, dict[str, Sequence[dict[str, Any]]], Any]
+    ],
     root: Path,
     kinds: Sequence[str],
     *,
@@ -107,11 +113,14 @@ def file_tasks(
 
     ``flat`` puts files straight into ``root`` (the reference's ``download_file``). A file whose
     product id or name cannot be made a safe path becomes a task with a ``problem`` (its target
-    is ``root``): the downloader reports it as failed and fetches the others.
+    is ``root``): the downloader reports it as failed and fetches the others. A row may carry
+    a third element, its ``properties`` (a STAC item as text): an asset's ``file:checksum``
+    there, found by the file entry's ``category`` (the asset key), goes into its task.
     """
     tasks = []
     seen: set[object] = set()  # a file listed twice (a repeated row) is fetched once
-    for product, links in rows:
+    for product, links, *properties in rows:
+        checksums = asset_checksums(properties[0]) if properties else {}
         for kind in kinds:
             for link in links.get(kind) or ():
                 href = link.get("href")
@@ -134,6 +143,7 @@ def file_tasks(
                         int(length) if length is not None else None,
                         target,
                         problem,
+                        checksums.get(link.get("category") or ""),
                     )
                 )
     return tasks

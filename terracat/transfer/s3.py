@@ -59,6 +59,8 @@ class S3Fetcher(Fetcher):
     not resume a partial file; the clients are shared by the process, so closing holds nothing.
     """
 
+    appends = False  # boto3 writes the file itself: a checksum is computed once it is done
+
     def __init__(self, config: CatalogueConfig) -> None:
         self.config = config
 

@@ -386,3 +386,25 @@ def test_a_geoparquet_export_is_served_as_stac_too(local_catalogue, tmp_path):
     assert page["numberMatched"] == 5 and {i["collection"] for i in page["features"]} == {
         "cgs-s1-grd-sigma0-l1"
     }
+
+
+def test_above_its_maximum_the_face_caps_or_refuses_the_limit(local_catalogue):
+    items = f"{_stac(local_catalogue)}collections/terrascope-s2-ndvi-v2/items"
+    search = f"{_stac(local_catalogue)}search"
+    chosen = local_catalogue.settings
+    try:
+        chosen.stac_max_limit = 3
+        capped = requests.get(items, params={"limit": 5}, timeout=30).json()
+        assert capped["numberReturned"] == 3
+        assert any(link["rel"] == "next" for link in capped["links"])
+        chosen.stac_refuse_above_max = True
+        for answer in (
+            requests.get(items, params={"limit": 5}, timeout=30),
+            requests.post(search, json={"limit": 5}, timeout=30),
+        ):
+            assert answer.status_code == 400
+            assert "limit" in answer.json()["description"]
+            assert "less than or equal to 3" in answer.json()["description"]
+        assert requests.post(search, json={"limit": 3}, timeout=30).status_code == 200
+    finally:
+        chosen.stac_max_limit, chosen.stac_refuse_above_max = 10_000, False

@@ -8,6 +8,8 @@ A ``count`` keyword is the page size, as the catalogue reads it.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +18,7 @@ import geopandas
 import requests
 
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException
+from terracat.exceptions import ParameterParserException, SearchException, TerracatError
 from terracat.frame import FrameBuilder, features_frame
 from terracat.protocols.opensearch.decoder import OpenSearchDecoder
 from terracat.protocols.opensearch.encode import encode
@@ -34,6 +36,38 @@ class OpenSearchBackend:
     def __init__(self, config: CatalogueConfig, session: requests.Session) -> None:
         self.config = config
         self.session = session
+        self._collection_ids: list[str] | None = None  # looked up once, for a misspelling
+
+    @contextlib.contextmanager
+    def _naming_collections(self, request: SearchRequest) -> Iterator[None]:
+        """Add the closest collections the catalogue has to its "Unknown collection" answer.
+
+        The catalogue only says the identifier is unknown; a long urn misspelled by one letter
+        is hard to spot, so the catalogue's collections are asked for (once) and the nearest
+        named, as the STAC backend does.
+        """
+        try:
+            yield
+        except SearchException as error:
+            if request.collection is None or not _unknown_collection(error):
+                raise
+            try:
+                ids = self._known_collections()
+            except TerracatError:  # the hint is a courtesy: the catalogue's own answer stands
+                raise error from None
+            closest = difflib.get_close_matches(request.collection, ids, n=3, cutoff=0.6)
+            hint = (
+                f"the closest collections {self.config.catalogue_url} has: {', '.join(closest)}"
+                if closest
+                else f"{self.config.catalogue_url} has no collection close to it"
+            )
+            raise SearchException(error.response, hint) from error
+
+    def _known_collections(self) -> list[str]:
+        if self._collection_ids is None:
+            pages = self._pages("collections", {}, None)
+            self._collection_ids = [str(feature.id) for feature in pages.iter_features()]
+        return self._collection_ids
 
     def _endpoint(self, request: SearchRequest) -> str:
         return "collections" if request.collection is None else "products"
@@ -63,23 +97,26 @@ class OpenSearchBackend:
         builder = FrameBuilder(
             pages.limit, decoder=OpenSearchDecoder(), source=self._source(request)
         )
-        pages.collect(builder.add, split=split)
+        with self._naming_collections(request):
+            pages.collect(builder.add, split=split)
         return builder.build()
 
     def frames(self, request: SearchRequest) -> Iterator[geopandas.GeoDataFrame]:
         pages = self._request_pages(request)
         source = self._source(request)
         batch: list[Any] = []
-        for feature in pages.iter_features():
-            batch.append(feature)
-            if len(batch) == pages.page_size:
-                yield features_frame(batch, source, decoder=OpenSearchDecoder())
-                batch = []
+        with self._naming_collections(request):
+            for feature in pages.iter_features():
+                batch.append(feature)
+                if len(batch) == pages.page_size:
+                    yield features_frame(batch, source, decoder=OpenSearchDecoder())
+                    batch = []
         if batch:
             yield features_frame(batch, source, decoder=OpenSearchDecoder())
 
     def count(self, request: SearchRequest) -> int:
-        return self._request_pages(request).count()
+        with self._naming_collections(request):
+            return self._request_pages(request).count()
 
     def provenance(self, request: SearchRequest) -> dict[str, Any]:
         return {"endpoint": self._endpoint(request), "query": encode(request)}
@@ -89,7 +126,8 @@ class OpenSearchBackend:
     ) -> tuple[geopandas.GeoDataFrame, list[Window]]:
         """Time windows sized by ``count=0`` requests, each within ``most`` and the paging depth."""
         pages = self._request_pages(request)
-        first = pages.fetch({**pages.params, "startIndex": 1, "count": pages.page_size})
+        with self._naming_collections(request):
+            first = pages.fetch({**pages.params, "startIndex": 1, "count": pages.page_size})
         meta = features_frame(first.features, decoder=OpenSearchDecoder()).iloc[:0]
         depth = depth_of(first, pages.page_size) or math.inf
         return meta, pages.windows(int(min(most, depth)))
@@ -101,6 +139,15 @@ class OpenSearchBackend:
         )
         pages.collect(builder.add)
         return builder.build()
+
+
+def _unknown_collection(error: SearchException) -> bool:
+    """Whether the catalogue's answer says the collection searched does not exist."""
+    for exception in error.search_exceptions:
+        text = str(exception.get("exceptionText", "")).lower()
+        if "unknown collection" in text or "collection not found" in text:
+            return True
+    return "unknown collection" in str(error).lower()
 
 
 def _page_size(count: Any) -> int:

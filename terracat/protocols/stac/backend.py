@@ -4,13 +4,16 @@
 
 How a filter travels is read once from the landing page's ``conformsTo``: CQL2 JSON by
 ``POST /search`` where the Filter extension and ``cql2-json`` are declared, CQL2 text by GET
-where only ``cql2-text`` is; a server with neither gets the search without its filter, which is
-then applied to the frame, with one :class:`~terracat.exceptions.TerracatWarning` saying so.
+where only ``cql2-text`` is; the Query extension's ``query`` object by POST where only that is
+declared (with whatever ``query`` cannot say left to the client); a server with none of these
+gets the search without its filter. What the server cannot take is applied to the frame, with
+one :class:`~terracat.exceptions.TerracatWarning` saying so.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +29,20 @@ from terracat.config import CatalogueConfig
 from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
 from terracat.frame import FrameBuilder, features_frame
 from terracat.protocols.answers import Unanswered
-from terracat.protocols.stac.encode import as_query, encode
+from terracat.protocols.stac.encode import (
+    TILE_PROPERTIES,
+    as_query,
+    encode,
+    query_of,
+    tile_property,
+)
 from terracat.protocols.stac.paging import (
     Call,
+    PageSize,
     StacFetcher,
     StacPages,
     StacWindow,
+    Uncounted,
     matched,
     windows,
 )
@@ -39,6 +50,8 @@ from terracat.protocols.stac.rows import StacDecoder, collections_frame
 from terracat.request import SearchRequest
 
 __all__ = ["StacBackend", "derived_id"]
+
+logger = logging.getLogger(__name__)
 
 WINDOW_PAGES = 10
 """Pages per time window of ``split=True``: windows small enough to be fetched side by side."""
@@ -54,6 +67,10 @@ class ClientSideFilterWarning(TerracatWarning):
     """The catalogue cannot filter as asked: the filter is applied to the frame instead."""
 
 
+class UncountedWarning(TerracatWarning):
+    """The catalogue gives no counts: ``split=True`` fell back to one plain search."""
+
+
 class StacBackend:
     """STAC API catalogues (item search over a landing page)."""
 
@@ -64,9 +81,11 @@ class StacBackend:
         self.session = session
         self._conformance: list[str] | None = None
         self._ids: dict[str, str] = {}
+        self._tiles: dict[str, str] = {}
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )
+        self._sizes = PageSize(self._configured_size(), config.catalogue_url)
 
     # ---- what the catalogue is -------------------------------------------------------------
 
@@ -91,13 +110,16 @@ class StacBackend:
         return self._conformance
 
     def transport(self) -> str:
-        """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), or ``""`` (no server-side filter)."""
+        """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), ``"QUERY"`` (the Query extension's
+        ``query`` by POST), or ``""`` (no server-side filter)."""
         classes = self.conformance()
         filtering = any(c.endswith("#filter") or c.endswith("/conf/filter") for c in classes)
         if filtering and any(c.endswith("/cql2-json") for c in classes):
             return "POST"
         if filtering and any(c.endswith("/cql2-text") for c in classes):
             return "GET"
+        if any(c.endswith("#query") for c in classes):
+            return "QUERY"
         return ""
 
     def _collection_ids(self) -> list[str]:
@@ -128,25 +150,63 @@ class StacBackend:
 
     # ---- one search --------------------------------------------------------------------------
 
+    def _configured_size(self) -> int:
+        """``[HTTP] PageSize`` where it was given, else STAC's 1,000 (OpenSearch's default of
+        100 would cost STAC catalogues ten times the requests)."""
+        config = self.config
+        return config.page_size if config.page_size_given else _defaults.STAC_PAGE_SIZE
+
     @property
     def page_size(self) -> int:
-        """``[HTTP] PageSize`` when set, else the STAC default (1,000)."""
-        size = self.config.page_size
-        return _defaults.STAC_PAGE_SIZE if size == _defaults.PAGE_SIZE else size
+        """``[HTTP] PageSize`` when set, else the STAC default (1,000); smaller once the
+        catalogue has shown it serves fewer (:class:`~terracat.protocols.stac.paging.PageSize`)."""
+        configured = self._configured_size()
+        learned = self._sizes.learned
+        return configured if learned is None else min(configured, learned)
+
+    def _pages(self, call: Call, limit: int | None) -> StacPages:
+        """One search's pages, learning the size the catalogue serves as they come."""
+        return StacPages(self.fetch, call, limit=limit, sizes=self._sizes)
+
+    def _tile(self, stac_id: str) -> str:
+        """The property a ``tileId`` compares in ``stac_id``, from its queryables (read once);
+        ``grid:code`` when the catalogue gives none (a 404, or any answer that is not them:
+        the search should not fail for want of a hint)."""
+        if stac_id not in self._tiles:
+            url = f"{self.config.catalogue_url}collections/{stac_id}/queryables"
+            try:
+                queryables = self._get_json(url)
+            except SearchException as error:  # 404 most often: no queryables, the default
+                logger.info("No queryables for %s (%s): tileId compares grid:code", stac_id, error)
+                queryables = None
+            properties = queryables.get("properties") if isinstance(queryables, dict) else None
+            self._tiles[stac_id] = tile_property(
+                properties if isinstance(properties, dict) else None
+            )
+            logger.debug("tileId in %s is %s", stac_id, self._tiles[stac_id])
+        return self._tiles[stac_id]
 
     def _body(self, request: SearchRequest) -> dict[str, Any]:
-        collections = None if request.collection is None else [self.stac_id(request.collection)]
-        return encode(request, collections=collections)
+        if request.collection is None:
+            return encode(request)
+        stac_id = self.stac_id(request.collection)
+        tile = self._tile(stac_id) if "tileId" in request.filters else TILE_PROPERTIES[0]
+        return encode(request, collections=[stac_id], tile=tile)
 
     def _plan(self, request: SearchRequest) -> tuple[dict[str, Any], Any, str]:
         """The body the server takes, the filter left to the client (or None), the method."""
         body = self._body(request)
         method = self.transport()
         local = None
-        if "filter" in body and not method:
-            local = cql2.Expr(body.pop("filter"))
+        if "filter" in body and method in ("", "QUERY"):
+            expression = body.pop("filter")
             body.pop("filter-lang", None)
-        return body, local, method or "GET"
+            if method == "QUERY":
+                query, expression = query_of(expression)
+                if query:
+                    body["query"] = query
+            local = None if expression is None else cql2.Expr(expression)
+        return body, local, {"": "GET", "QUERY": "POST"}.get(method, method)
 
     def _call(self, body: dict[str, Any], method: str, size: int) -> Call:
         url = self.config.catalogue_url + "search"
@@ -174,30 +234,50 @@ class StacBackend:
             return self._collections_search(request)
         body, local, method = self._plan(request)
         builder = self._builder(request, None if local is not None else request.limit)
-        if split and request.limit is None:
-            for batch in self._window_batches(body, method):
+        parts = self._split(body, method) if split and request.limit is None else None
+        if parts is not None:
+            for batch in self._window_batches(parts):
                 builder.add(batch)
         else:
             limit = None if local is not None else request.limit
-            pages = StacPages(
-                self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
-            )
+            pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
             for batch in pages.batches():
                 builder.add(batch)
         return self._filtered(builder.build(), local, request.limit)
 
+    def _split(self, body: dict[str, Any], method: str) -> list[StacWindow] | None:
+        """The windows of ``split=True``, or ``None`` (one plain search, with a warning) when
+        the catalogue gives no counts to cut them by."""
+        try:
+            return self._windows(body, method, self.page_size * WINDOW_PAGES)
+        except Uncounted:
+            warnings.warn(
+                f"The catalogue {self.config.catalogue_url} gives no numberMatched, so the search "
+                "cannot be cut into time windows by counts: split=True fetched it as one plain "
+                "search, page after page.",
+                UncountedWarning,
+                stacklevel=4,
+            )
+            return None
+
+    def _client_side(self, local: Any, what: str) -> None:
+        warnings.warn(
+            f"The catalogue {self.config.catalogue_url} does not declare the STAC Filter "
+            f"extension: the filter {local.to_text()} was applied {what}.",
+            ClientSideFilterWarning,
+            stacklevel=5,
+        )
+
     def _filtered(
-        self, frame: geopandas.GeoDataFrame, local: Any, limit: int | None
+        self, frame: geopandas.GeoDataFrame, local: Any, limit: int | None, *, warn: bool = True
     ) -> geopandas.GeoDataFrame:
         if local is None:
             return frame
-        warnings.warn(
-            f"The catalogue {self.config.catalogue_url} does not declare the STAC Filter "
-            f"extension: the filter {local.to_text()} was applied to the frame after the search "
-            "(every item of the rest of the search was fetched).",
-            ClientSideFilterWarning,
-            stacklevel=4,
-        )
+        if warn:
+            self._client_side(
+                local,
+                "to the frame after the search (every item of the rest of the search was fetched)",
+            )
         keep = [_matches(local, text) for text in frame["properties"]]
         frame = frame[keep]
         return frame.iloc[:limit] if limit is not None else frame
@@ -205,9 +285,7 @@ class StacBackend:
     def frames(self, request: SearchRequest) -> Iterator[geopandas.GeoDataFrame]:
         body, local, method = self._plan(request)
         limit = None if local is not None else request.limit
-        pages = StacPages(
-            self.fetch, self._call(body, method, self._size(limit, local)), limit=limit
-        )
+        pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
         source = self.config.catalogue_url + "search"
         kept = 0
         for batch in pages.batches():
@@ -225,13 +303,19 @@ class StacBackend:
 
     def count(self, request: SearchRequest) -> int:
         body, local, method = self._plan(request)
-        if local is not None:
-            raise SearchException(
-                Unanswered(self.config.catalogue_url, "no filter extension"),
-                "the catalogue cannot filter on the server (no STAC Filter extension), so it "
-                "cannot count this search; search it and count the rows",
-            )
-        return matched(self.fetch, self._call(body, method, 1))
+        if local is None:
+            return matched(self.fetch, self._call(body, method, 1))
+        self._client_side(
+            local,
+            "on the client to count this search: every item of the rest of the search was "
+            "fetched and the matching ones counted (correct, but as slow as the whole search)",
+        )
+        pages = self._pages(self._call(body, method, self.page_size), None)
+        return sum(
+            _matches(local, feature.properties)
+            for page in pages.pages()
+            for feature in page.features
+        )
 
     def provenance(self, request: SearchRequest) -> dict[str, Any]:
         if request.collection is None:
@@ -241,24 +325,28 @@ class StacBackend:
 
     # ---- time windows ------------------------------------------------------------------------
 
-    def _windows(self, body: dict[str, Any], method: str, most: int) -> list[StacWindow]:
+    def _windows(
+        self, body: dict[str, Any], method: str, most: int, local: Any = None
+    ) -> list[StacWindow]:
         def count(interval: str) -> int:
             return matched(self.fetch, self._call({**body, "datetime": interval}, method, 1))
 
         found = windows(count, body.get("datetime"), most, self.config.search_workers)
+        text = None if local is None else local.to_text()
         return [
             StacWindow(
-                self._call({**body, "datetime": text}, method, self.page_size), total, low, high
+                self._call({**body, "datetime": span}, method, self.page_size),
+                total,
+                low,
+                high,
+                text,
             )
-            for text, total, low, high in found
+            for span, total, low, high in found
         ]
 
-    def _window_batches(self, body: dict[str, Any], method: str) -> Iterator[list[Any]]:
-        parts = self._windows(body, method, self.page_size * WINDOW_PAGES)
+    def _window_batches(self, parts: list[StacWindow]) -> Iterator[list[Any]]:
         with ThreadPoolExecutor(max_workers=max(1, self.config.search_workers)) as pool:
-            fetched = pool.map(
-                lambda w: list(StacPages(self.fetch, w.call, limit=None).batches()), parts
-            )
+            fetched = pool.map(lambda w: list(self._pages(w.call, None).batches()), parts)
             for batches in fetched:
                 yield from batches
 
@@ -267,19 +355,23 @@ class StacBackend:
     ) -> tuple[geopandas.GeoDataFrame, list[StacWindow]]:
         body, local, method = self._plan(request)
         if local is not None:
-            raise SearchException(
-                Unanswered(self.config.catalogue_url, "no filter extension"),
-                "the catalogue cannot filter on the server, so it cannot be split into windows",
+            self._client_side(
+                local,
+                "to each partition after it is fetched (the windows are cut by the unfiltered "
+                "counts, so they hold fewer items than planned)",
             )
         first = next(StacPages(self.fetch, self._call(body, method, 1), limit=1).batches(), [])
         meta = features_frame(first, decoder=self._decoder(request)).iloc[:0]
-        return meta, self._windows(body, method, most)
+        return meta, self._windows(body, method, most, local)
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]
         builder = FrameBuilder(decoder=StacDecoder(), source=part.call.url)
-        for batch in StacPages(self.fetch, part.call, limit=None).batches():
+        for batch in self._pages(part.call, None).batches():
             builder.add(batch)
-        return builder.build()
+        frame = builder.build()
+        if part.local is None:
+            return frame
+        return self._filtered(frame, cql2.Expr(part.local), None, warn=False)
 
     # ---- collections -------------------------------------------------------------------------
 
@@ -309,8 +401,8 @@ class StacBackend:
         return collections_frame(self._collections())
 
 
-def _matches(expression: Any, text: str) -> bool:
-    """Whether an item (its JSON text) matches a CQL2 expression; unknown properties: no."""
+def _matches(expression: Any, text: str | bytes | msgspec.Raw) -> bool:
+    """Whether an item (its JSON) matches a CQL2 expression; unknown properties: no."""
     try:
         return bool(expression.matches(msgspec.json.decode(text)))
     except Exception:  # cql2 cannot reduce a comparison with a property the item lacks

@@ -42,6 +42,7 @@ __all__ = [
     "conjunction",
     "encode",
     "filter_of",
+    "query_of",
     "tile_property",
 ]
 
@@ -67,6 +68,17 @@ chosen when a collection's queryables offer them and not ``grid:code``.
 
 NOT_FILTERS = frozenset({"accessedFrom"})
 """Named parameters that choose how products are read, not which are found."""
+
+QUERY_OPERATORS = {
+    "=": "eq",
+    "<>": "neq",
+    "<": "lt",
+    "<=": "lte",
+    ">": "gt",
+    ">=": "gte",
+    "in": "in",
+}
+"""The CQL2 comparisons the Query extension can say, and its names for them."""
 
 _END_OF_DAY = dt.timedelta(days=1, milliseconds=-1)  # STAC intervals are closed; servers use ms
 _INTERVAL_TEXT = re.compile(r"^\s*(\[)?\s*([^\[\],]*?)\s*(?:,\s*([^\[\],]*?)\s*)?(\])?\s*$")
@@ -281,6 +293,49 @@ def encode(
         body["filter"] = expression
         body["filter-lang"] = "cql2-json"
     return body
+
+
+def _query_part(part: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+    """``(property, query operator, value)`` of one CQL2 JSON comparison the Query extension
+    can say (a property against a literal), else ``None``."""
+    operator = QUERY_OPERATORS.get(str(part.get("op")))
+    args = part.get("args")
+    if operator is None or not isinstance(args, list) or len(args) != 2:
+        return None
+    target, value = args
+    if not (isinstance(target, Mapping) and set(target) == {"property"}):
+        return None
+    if operator == "in":
+        literal = isinstance(value, list) and all(isinstance(v, str | int | float) for v in value)
+    else:
+        literal = isinstance(value, str | int | float) and not isinstance(value, bool)
+    return (str(target["property"]), operator, value) if literal else None
+
+
+def query_of(expression: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A CQL2 JSON filter as the Query extension's ``query`` object and what it cannot say.
+
+    Each part of the top-level ``and`` that compares a property with a literal (``=``, ``<>``,
+    ``<``, ``<=``, ``>``, ``>=``, ``in``) goes into ``query`` (``{"eo:cloud_cover": {"lte": 60}}``);
+    the rest (an ``or``, a ``not``, a spatial or time comparison, the same operator twice on one
+    property) is returned as one CQL2 JSON expression for the client to apply (``None``: none).
+
+    >>> query_of({"op": "<=", "args": [{"property": "eo:cloud_cover"}, 60]})
+    ({'eo:cloud_cover': {'lte': 60}}, None)
+    """
+    if expression is None:
+        return {}, None
+    parts = expression["args"] if expression.get("op") == "and" else [expression]
+    query: dict[str, dict[str, Any]] = {}
+    rest: list[dict[str, Any]] = []
+    for part in parts:
+        said = _query_part(part) if isinstance(part, Mapping) else None
+        if said is None or said[1] in query.get(said[0], {}):
+            rest.append(dict(part))
+            continue
+        name, operator, value = said
+        query.setdefault(name, {})[operator] = value
+    return query, conjunction(rest)
 
 
 def as_query(body: Mapping[str, Any]) -> dict[str, str]:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import requests
@@ -40,7 +42,7 @@ from terracat.protocols.stac.page import StacPage, decode_stac_page
 from terracat.protocols.windows import EPOCH, Span, owned, split_by_counts
 from terracat.request import parse_datetime
 
-__all__ = ["Call", "StacFetcher", "StacPages", "StacWindow", "windows"]
+__all__ = ["Call", "PageSize", "StacFetcher", "StacPages", "StacWindow", "Uncounted", "windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,30 @@ class Call:
         if self.method == "POST":
             return f"POST {self.url} {msgspec.json.encode(self.body).decode()}"
         return self.url if not self.params else f"{self.url}?{_query(self.params)}"
+
+    @property
+    def limit(self) -> int | None:
+        """The page size this call asks for (its body's, params' or href's ``limit``)."""
+        if self.method == "POST":
+            value: Any = (self.body or {}).get("limit")
+        elif self.params is not None:
+            value = self.params.get("limit")
+        else:
+            value = (parse_qs(urlsplit(self.url).query).get("limit") or [None])[0]
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def with_limit(self, size: int) -> Call:
+        """The same call asking ``size`` items a page (only for calls this client wrote)."""
+        if self.method == "POST":
+            return Call(
+                self.url, "POST", body={**(self.body or {}), "limit": size}, headers=self.headers
+            )
+        return Call(
+            self.url, params={**(self.params or {}), "limit": str(size)}, headers=self.headers
+        )
 
     def following(self, link: dict[str, Any]) -> Call:
         """The call a ``next`` link names: its href, method, body (merged when it says so)."""
@@ -120,6 +146,71 @@ class StacFetcher:
             raise BadBody(response, str(error)) from None
 
 
+SMALLEST_STEP = 100
+"""The page size a catalogue that refuses the asked one is asked next, unless it names a
+larger maximum: small enough for any server seen (stac-fastapi's default maximum is 10,000,
+some deployments 250 or 100), large enough to keep a search to a few hundred requests."""
+
+_NAMED_MAXIMUM = re.compile(
+    r"(?:less than or equal to|at most|maximum(?: limit)?(?: is| of)?|<=|'le':)\s*(\d+)", re.I
+)
+
+
+class PageSize:
+    """The page size one catalogue serves: the configured one until its answers say otherwise.
+
+    Shared by every search of a backend, so that what one search learned (a cap shown as a
+    first page shorter than asked with a ``next`` link, or a 400 refusing the size) the next
+    search, window count and window plan start from.
+    """
+
+    def __init__(self, configured: int, catalogue: str) -> None:
+        self.configured = configured
+        self.catalogue = catalogue
+        self.learned: int | None = None
+
+    @property
+    def value(self) -> int:
+        return self.learned if self.learned is not None else self.configured
+
+    def capped(self, asked: int, served: int) -> int | None:
+        """Note a first page of ``served`` items (with a ``next`` link) where ``asked`` were
+        asked; the size to keep to from then on, or ``None`` when the page was not capped."""
+        if not 0 < served < asked:
+            return None
+        if self.learned != served:
+            logger.info(
+                "The catalogue %s serves at most %d items a page (asked %d): keeping to %d.",
+                self.catalogue,
+                served,
+                asked,
+                served,
+            )
+            self.learned = served
+        return served
+
+    def refused(self, asked: int | None, error: SearchException) -> int | None:
+        """The smaller size to ask once more after ``error`` refused ``asked`` items a page
+        (a 400 whose body mentions ``limit``), or ``None`` when this is no such refusal."""
+        response = error.response
+        text = getattr(response, "text", "") or ""
+        if asked is None or getattr(response, "status_code", None) != 400 or "limit" not in text:
+            return None
+        named = [int(n) for n in _NAMED_MAXIMUM.findall(text)]
+        smaller = max([SMALLEST_STEP, *named])
+        if smaller >= asked:
+            return None
+        logger.info(
+            "The catalogue %s refused %d items a page%s: asking %d from now on.",
+            self.catalogue,
+            asked,
+            f" (its maximum: {max(named)})" if named else "",
+            smaller,
+        )
+        self.learned = smaller
+        return smaller
+
+
 def next_link(page: StacPage) -> dict[str, Any] | None:
     """The page's ``next`` link, if it has one with an href."""
     for link in page.links:
@@ -132,14 +223,34 @@ class StacPages:
     """One search's pages from its first ``call``, ``next`` after ``next``.
 
     ``limit`` caps the items yielded (``None``: all); the page size is in the first call already.
+    ``sizes``, when given, learns from the first page what size the catalogue serves: a 400
+    refusing the size is asked once more with a smaller one, and a capped first page makes a
+    POST ``next`` link that merges bodies ask the served size.
     """
 
     def __init__(
-        self, fetch: Callable[[Call], StacPage], first: Call, *, limit: int | None
+        self,
+        fetch: Callable[[Call], StacPage],
+        first: Call,
+        *,
+        limit: int | None,
+        sizes: PageSize | None = None,
     ) -> None:
         self.fetch = fetch
         self.first = first
         self.limit = limit
+        self.sizes = sizes
+
+    def _first_page(self) -> tuple[Call, StacPage]:
+        """The first page, asked once more with a smaller size if the size was refused."""
+        try:
+            return self.first, self.fetch(self.first)
+        except SearchException as error:
+            smaller = None if self.sizes is None else self.sizes.refused(self.first.limit, error)
+            if smaller is None:
+                raise
+        call = self.first.with_limit(smaller)
+        return call, self.fetch(call)
 
     def pages(self) -> Iterator[StacPage]:
         """The pages, each checked, the next one fetched while the caller takes this one."""
@@ -147,10 +258,11 @@ class StacPages:
             return
         received: set[str] = set()
         yielded = 0
-        call: Call | None = self.first
         asked: set[str] = set()
         with ThreadPoolExecutor(max_workers=1) as prefetch:
-            page = self.fetch(self.first)
+            first, page = self._first_page()
+            call: Call | None = first
+            served = self._served(first, page)
             while True:
                 ids = {str(feature.id) for feature in page.features}
                 if ids and ids <= received:
@@ -166,6 +278,8 @@ class StacPages:
                 more = self.limit is None or yielded < self.limit
                 if link is not None and page.features and more and call is not None:
                     call = call.following(link)
+                    if served is not None and call.method == "POST" and link.get("merge"):
+                        call = call.with_limit(served)
                     if call.shown() in asked:
                         raise self._refusal(call, "the next link names a page already fetched")
                     asked.add(call.shown())
@@ -178,6 +292,13 @@ class StacPages:
                 if following is None:
                     return
                 page = following.result()
+
+    def _served(self, call: Call, page: StacPage) -> int | None:
+        """The size a capped first page shows (``None``: not capped, or nothing learns it)."""
+        asked = call.limit
+        if self.sizes is None or asked is None or next_link(page) is None:
+            return None
+        return self.sizes.capped(asked, len(page.features))
 
     def features(self) -> Iterator[Any]:
         """The items, up to the limit."""
@@ -205,11 +326,15 @@ class StacPages:
         return SearchException(Misanswered((call or self.first).shown(), {}), what)
 
 
+class Uncounted(SearchException):
+    """The catalogue gives no ``numberMatched``: it cannot be counted or cut into windows."""
+
+
 def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
-    """``numberMatched`` of a search (``call`` asks one item), or a clear SearchException."""
+    """``numberMatched`` of a search (``call`` asks one item), or a clear :class:`Uncounted`."""
     page = fetch(call)
     if page.numberMatched is None or page.numberMatched < 0:
-        raise SearchException(
+        raise Uncounted(
             Misanswered(call.shown(), {}),
             "the catalogue does not count its results (no numberMatched in its item collection): "
             "count and split=True need a count; search without them",
@@ -219,12 +344,15 @@ def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
 
 @dataclass(frozen=True)
 class StacWindow:
-    """A slice of a search's time range: its first call, its count, the items it owns."""
+    """A slice of a search's time range: its first call, its count, the items it owns, and
+    the filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is
+    then the unfiltered count, an upper bound)."""
 
     call: Call
     total: int
     low: dt.datetime | None  # None: from the beginning of time (the first window)
     high: dt.datetime | None  # None: to the end of time (the last window)
+    local: str | None = None
 
     def owns(self, begin: Any) -> Any:
         """Which items (by acquisition start, a datetime Series) this window owns."""

@@ -11,7 +11,9 @@ The general path, msgspec and Python: every item can be flattened here whatever 
   ``df.query`` works on both protocols;
 - file lists from its assets, by their roles (:func:`file_kind`).
 
-The ``properties`` text column holds the whole item, so nothing of it is lost.
+The ``properties`` text column holds the whole item, so nothing of it is lost. The fast path
+(:mod:`terracat.protocols.stac.arrow_rows`) gives the same rows from Arrow; the decoder joining
+the two is :class:`terracat.protocols.stac.decoder.StacDecoder`.
 """
 
 from __future__ import annotations
@@ -22,19 +24,15 @@ from typing import Annotated, Any
 
 import geopandas
 import msgspec
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
-from terracat.exceptions import ParameterParserException
-from terracat.frame import FILE_COLUMNS, DecodedRows, FileLists, gc_paused
+from terracat.frame import FILE_COLUMNS, FileLists, gc_paused
 from terracat.frame.files import INT64_MAX, INT64_MIN
 
 __all__ = [
     "ALIASES",
     "HREF_MODES",
-    "StacDecoder",
     "collections_frame",
     "file_kind",
     "stac_rows",
@@ -86,7 +84,7 @@ def _number(value: Any) -> float | int | None:
 def _integer(value: Any) -> int | None:
     if type(value) is int and INT64_MIN <= value <= INT64_MAX:
         return value
-    if type(value) is float and value.is_integer():
+    if type(value) is float and value.is_integer() and -(2.0**63) <= value < 2.0**63:
         return int(value)
     return None
 
@@ -287,53 +285,6 @@ def _transposed(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
     return {name: [row.get(name) for row in rows] for name in names}
 
 
-def _text_array(items: Sequence[bytes]) -> pa.Array:
-    """The items' JSON as one Arrow string array over one joined buffer."""
-    offsets = np.zeros(len(items) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
-    data = pa.py_buffer(b"".join(items))
-    if offsets[-1] < 2**31:
-        return pa.Array.from_buffers(
-            pa.string(), len(items), [None, pa.py_buffer(offsets.astype(np.int32)), data]
-        )
-    return pa.Array.from_buffers(pa.large_string(), len(items), [None, pa.py_buffer(offsets), data])
-
-
-class StacDecoder:
-    """A :class:`~terracat.frame.builder.Decoder` for STAC items (one per search).
-
-    ``href_mode``: ``""`` takes the assets' hrefs, ``"MEP"`` their ``alternate.local`` (2026)
-    or ``alternate.MEP`` (2023) hrefs where an asset has one (``accessedFrom="MEP"``).
-    """
-
-    def __init__(self, *, href_mode: str = "") -> None:
-        if href_mode not in HREF_MODES:
-            raise ParameterParserException(
-                f"href_mode must be one of {HREF_MODES} (accessedFrom MEP or not), not {href_mode!r}"
-            )
-        self.href_mode = href_mode
-
-    def decode(self, properties: Sequence[bytes]) -> _Decoded:
-        """Decode a batch of whole items (each a JSON object)."""
-        columns, files = stac_rows(properties, self.href_mode)
-        return _Decoded(_text_array(properties), columns, files)
-
-
-class _Decoded:
-    """A batch whose rows are made (msgspec and Python hold the interpreter lock anyway) and
-    whose file lists Arrow reads in the background."""
-
-    def __init__(self, text: pa.Array, columns: dict[str, Sequence[Any]], files: FileLists) -> None:
-        self._parts = (text, columns, files)
-
-    def done(self) -> bool:
-        return True
-
-    def rows(self) -> DecodedRows:
-        text, columns, files = self._parts
-        return DecodedRows(text, columns, files.table(), False)
-
-
 def collections_frame(collections: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
     """STAC collections as a frame: ``id``, ``title`` (else the id), the first spatial extent's
     box as ``geometry`` (EPSG:4326), and ``properties``, the whole collection as JSON text
@@ -366,3 +317,13 @@ def _first_box(collection: dict[str, Any]) -> Any:
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     return shapely.box(west, south, east, north)
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`~terracat.protocols.stac.decoder.StacDecoder`, still importable from here, where
+    it was: its module imports this one, so it cannot be imported at the top."""
+    if name == "StacDecoder":
+        from terracat.protocols.stac.decoder import StacDecoder
+
+        return StacDecoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
