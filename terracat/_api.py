@@ -15,8 +15,12 @@ import geopandas
 
 from terracat.catalogue import Catalogue, catalogue_at, default_catalogue, set_default
 from terracat.config import CatalogueConfig
-from terracat.exceptions import AuthenticationException, ConfigurationException
-from terracat.frame.io import read_frame
+from terracat.exceptions import (
+    AuthenticationException,
+    ConfigurationException,
+    ParameterParserException,
+)
+from terracat.frame.io import is_stac_geoparquet, read_frame
 
 __all__ = ["collections", "count", "login", "read_parquet", "search", "set_default_catalogue"]
 
@@ -131,8 +135,25 @@ def login(
 
 
 def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
-    """Read a GeoParquet export of search results back into a product frame.
+    """Read a GeoParquet export of search results, or a stac-geoparquet file, into a product frame.
 
-    The views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
+    A stac-geoparquet file (``df.terracat.to_stac_geoparquet``, rustac, ``stac_geoparquet``, a
+    bulk export) is told by its ``stac-geoparquet`` metadata key or its columns; its items become
+    the frame a STAC search of them gives (``kwargs`` are for GeoParquet exports only). The
+    views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
+
+    Examples
+    --------
+    >>> df = terracat.read_parquet("earth-search.stac.parquet")  # doctest: +SKIP
+    >>> df.terracat.download("out/")  # doctest: +SKIP
     """
+    if is_stac_geoparquet(path):
+        if kwargs:
+            raise ParameterParserException(
+                f"read_parquet({str(path)!r}): {sorted(kwargs)} apply to GeoParquet exports, "
+                "and this is a stac-geoparquet file (read whole)"
+            )
+        from terracat.stacio import read_stac_geoparquet
+
+        return read_stac_geoparquet(path)
     return read_frame(path, **kwargs)

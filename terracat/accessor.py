@@ -160,6 +160,44 @@ class TerracatAccessor:
             link=link,
         )
 
+    def to_stac_items(self) -> Iterator[dict[str, Any]]:
+        """The rows as STAC items (dicts), in frame order.
+
+        A STAC search's row gives back its item exactly; an OpenSearch row gives a STAC 1.1
+        item (the local catalogue's STAC mapping), its original properties kept under
+        ``opensearch:properties``.
+
+        Examples
+        --------
+        >>> next(df.terracat.to_stac_items())["properties"]["eo:cloud_cover"]  # doctest: +SKIP
+        """
+        from terracat.stacio import frame_items
+
+        return frame_items(self._frame)
+
+    def to_stac(self) -> dict[str, Any]:
+        """The rows as one STAC ItemCollection (a GeoJSON FeatureCollection of items).
+
+        Examples
+        --------
+        >>> json.dump(df.terracat.to_stac(), open("results.json", "w"))  # doctest: +SKIP
+        """
+        from terracat.stacio import item_collection
+
+        return item_collection(self._frame)
+
+    def to_stac_geoparquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rows' STAC items as a stac-geoparquet file (read back by
+        :func:`terracat.read_parquet`, ``stac_geoparquet``, rustac or DuckDB).
+
+        Examples
+        --------
+        >>> df.terracat.to_stac_geoparquet("results.stac.parquet")  # doctest: +SKIP
+        """
+        from terracat.stacio import write_stac_geoparquet
+
+        return write_stac_geoparquet(self._frame, path)
+
     def explore(self, column: str | None = "cloudCover", **kwargs: Any) -> Any:
         """An interactive map of the footprints, coloured by ``column`` (needs the ``explore`` extra).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -240,6 +241,20 @@ def collections(catalogue: Catalogue, output: Path | None) -> None:
     _show(frame, ("id", "title"), rows=len(frame))
 
 
+def _write_products(frame: Any, output: Path) -> Path:
+    """``-o``: STAC formats by the accessor, the rest by :func:`terracat.frame.write_frame`."""
+    from terracat.frame import write_frame
+
+    name = output.name.lower()
+    if name.endswith(".stac.parquet"):
+        return frame.terracat.to_stac_geoparquet(output)
+    if name.endswith(".json"):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(frame.terracat.to_stac()), encoding="utf-8")
+        return output
+    return write_frame(frame, output)
+
+
 @main.command()
 @catalogue_options
 @search_options
@@ -251,17 +266,16 @@ def collections(catalogue: Catalogue, output: Path | None) -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the products to .parquet, .geojson, .gpkg or .csv.",
+    help="Write the products to .parquet, .geojson, .gpkg, .csv, .stac.parquet (stac-geoparquet) "
+    "or .json (a STAC ItemCollection).",
 )
 def search(
     catalogue: Catalogue, limit: int | None, split: bool, output: Path | None, **query: Any
 ) -> None:
     """Search COLLECTION's products; a table of the first ones, or a file with -o."""
-    from terracat.frame import write_frame
-
     frame = _search(catalogue, limit=limit, split=split, **query)
     if output is not None:
-        click.echo(f"{len(frame)} products written to {write_frame(frame, output)}")
+        click.echo(f"{len(frame)} products written to {_write_products(frame, output)}")
         return
     _show(frame, TABLE_COLUMNS)
     click.echo(f"{len(frame)} products")

@@ -14,12 +14,14 @@ from typing import Any
 
 import geopandas
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from terracat.exceptions import ParameterParserException
 from terracat.frame.contract import normalise_frame
 from terracat.frame.files import FILE_COLUMNS, FILE_LIST_DTYPE
 
-__all__ = ["FORMATS", "read_frame", "write_frame"]
+__all__ = ["FORMATS", "is_stac_geoparquet", "read_frame", "write_frame"]
 
 FORMATS = {".parquet": "GeoParquet", ".geojson": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
 
@@ -57,6 +59,25 @@ def read_frame(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
     """A frame written as GeoParquet, read back to the column contract (``kwargs`` go to
     :func:`geopandas.read_parquet`)."""
     return normalise_frame(geopandas.read_parquet(path, **kwargs))
+
+
+STAC_GEOPARQUET_KEY = b"stac-geoparquet"
+"""The file-metadata key the stac-geoparquet specification (1.0) has its writers set."""
+STAC_COLUMNS = frozenset(("type", "stac_version", "id", "geometry", "assets"))
+"""The columns every stac-geoparquet file has (older writers set no metadata key)."""
+
+
+def is_stac_geoparquet(path: str | Path) -> bool:
+    """Whether ``path`` is a stac-geoparquet file (items, one per row, properties as columns)
+    rather than a product frame's GeoParquet: by its metadata key, else by its columns."""
+    try:
+        file = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException):
+        return False  # not Parquet, or not there: read_frame says so as it always did
+    if STAC_GEOPARQUET_KEY in (file.metadata.metadata or {}):
+        return True
+    columns = set(file.schema_arrow.names)
+    return columns >= STAC_COLUMNS and "properties" not in columns
 
 
 class _FileListDtypeName(pd.api.extensions.ExtensionDtype):

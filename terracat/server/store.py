@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import shapely
 
+from terracat.stacio.from_opensearch import acquisition
+
 __all__ = [
     "CollectionEntry",
     "FileEntry",
@@ -69,17 +71,6 @@ def _timestamps(values: Iterable[str | None]) -> np.ndarray:
         ],
         dtype="datetime64[ms]",
     )
-
-
-def acquisition(properties: dict[str, Any]) -> dict[str, Any]:
-    """platform, instrument and acquisitionParameters of every block, merged (first one wins):
-    what both faces read a stored product's acquisition from."""
-    merged: dict[str, Any] = {}
-    for block in properties.get("acquisitionInformation") or []:
-        for section in ("platform", "instrument", "acquisitionParameters"):
-            for key, value in (block.get(section) or {}).items():
-                merged.setdefault(key, value)
-    return merged
 
 
 class ProductIndex:

@@ -1,0 +1,330 @@
+"""Frames in and out of the STAC ecosystem (issue 19): items from frames of both protocols, checked
+by stac-validator; stac-geoparquet written with the ``stac-geoparquet`` package and read by it and
+by rustac; stac-geoparquet files written elsewhere read back into the frame contract; the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import msgspec
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import rustac
+import stac_geoparquet.arrow
+from geopandas.testing import assert_geodataframe_equal
+
+import terracat
+from terracat import Catalogue, CatalogueConfig
+from terracat.frame import features_frame
+from terracat.protocols.stac.page import StacFeature
+from terracat.protocols.stac.rows import StacDecoder
+from terracat.stacio import OPENSEARCH_PROPERTIES
+from tests.conftest import FIXTURES, load_fixture
+from tests.hostile import HostileServer, Request, send
+
+TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
+NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
+S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
+OFFLINE = FIXTURES.parents[1] / "stac-schemas" / "offline.py"
+TERRACAT = str(Path(sys.executable).parent / "terracat")
+REAL_STAC = FIXTURES / "stac"
+
+
+def _opensearch(local) -> Catalogue:
+    return Catalogue(CatalogueConfig.from_url(local.url))
+
+
+def _stac_search(local, collection: str = "terrascope-s2-toc-v2", limit: int = 5):
+    return terracat.search(collection, catalogue=f"{local.url}stac/", limit=limit)
+
+
+def _stac_validator(path: Path, *flags: str) -> list[dict[str, Any]]:
+    """stac-validator (PyPI), offline through the shared schemas, in its own process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, str(OFFLINE), "stac-validator", "validate", str(path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    start = done.stdout.index("[")  # a JSON report, then a text summary
+    report, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
+    return report
+
+
+def _real_opensearch_frame():
+    """The real Terrascope OpenSearch page, served over HTTP and searched as any catalogue."""
+    body = json.dumps(load_fixture("products_s2_fapar.json")).encode()
+
+    def answer(request: Request, connection: socket.socket) -> None:
+        send(connection, 200, body, {"Content-Type": "application/geo+json"})
+
+    with HostileServer(answer) as server:
+        return Catalogue(CatalogueConfig.from_url(server.url("/"))).search(
+            "urn:eop:VITO:TERRASCOPE_S2_FAPAR_V2"
+        )
+
+
+def _instants(value: Any) -> Any:
+    """Items compared as data: datetimes as instants (writers format them differently), tuples
+    as lists."""
+    if isinstance(value, dict):
+        return {k: _instants(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_instants(v) for v in value]
+    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value[10] == "T":
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+# ---- 1. items from frames ------------------------------------------------------------------------
+
+
+def test_a_stac_frame_gives_back_the_items_the_catalogue_served(local_catalogue, http):
+    frame = _stac_search(local_catalogue)
+    served = http.get(
+        f"{local_catalogue.url}stac/search",
+        params={"collections": "terrascope-s2-toc-v2", "limit": 5},
+        timeout=30,
+    ).json()["features"]
+    assert list(frame.terracat.to_stac_items()) == served
+    collection = frame.terracat.to_stac()
+    assert collection["type"] == "FeatureCollection" and collection["features"] == served
+
+
+@pytest.mark.parametrize("collection", [TOC, NDVI, S1])
+def test_opensearch_items_are_the_stac_faces_items_of_the_same_products(
+    local_catalogue, http, collection
+):
+    frame = _opensearch(local_catalogue).search(collection, limit=3)
+    items = list(frame.terracat.to_stac_items())
+    assert len(items) == 3
+    for item, original in zip(items, frame["properties"], strict=True):
+        served = http.get(
+            f"{local_catalogue.url}stac/collections/{item['collection']}/items/{item['id']}",
+            timeout=30,
+        ).json()
+        # what only the server knows: its links, sign-in, where it keeps files on disk, the
+        # checksums of the bytes it serves
+        assert item["properties"].pop(OPENSEARCH_PROPERTIES) == json.loads(original)
+        served["properties"].pop("auth:schemes", None)
+        for key in ("id", "collection", "geometry", "bbox", "properties"):
+            assert _instants(item[key]) == _instants(served[key]), key
+        assert list(item["assets"]) == list(served["assets"])
+        for key, asset in item["assets"].items():
+            expected = {
+                k: v
+                for k, v in served["assets"][key].items()
+                if k not in ("alternate", "auth:refs", "file:checksum")
+            }
+            assert asset == expected, key
+        local_only = {u for u in served["stac_extensions"] if "alternate" in u or "auth" in u}
+        assert item["stac_extensions"] == [
+            u for u in served["stac_extensions"] if u not in local_only
+        ]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not OFFLINE.exists(), reason=f"{OFFLINE} is not there")
+def test_items_from_opensearch_frames_pass_stac_validator_with_their_extensions(
+    local_catalogue, tmp_path
+):
+    frames = [_real_opensearch_frame()]
+    frames += [_opensearch(local_catalogue).search(c, limit=3) for c in (TOC, NDVI, S1)]
+    items = [item for frame in frames for item in frame.terracat.to_stac_items()]
+    assert items[0]["id"] and items[0]["properties"]["eo:cloud_cover"] is not None
+    page = tmp_path / "items.json"
+    page.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    reports = _stac_validator(page, "--feature-collection")
+    assert len(reports) == len(items)
+    assert all(r["valid_stac"] for r in reports), [r.get("error_message") for r in reports]
+    checked = {schema for r in reports for schema in r["schema"]}
+    declared = {url for item in items for url in item["stac_extensions"]}
+    assert declared <= checked
+    assert any("/sar/" in url for url in declared) and any("/eo/" in url for url in declared)
+
+
+def test_the_real_opensearch_product_keeps_its_fields_in_stac_names():
+    (item,) = _real_opensearch_frame().terracat.to_stac_items()
+    original = item["properties"][OPENSEARCH_PROPERTIES]
+    assert original == load_fixture("products_s2_fapar.json")["features"][0]["properties"]
+    properties = item["properties"]
+    assert properties["datetime"] == properties["start_datetime"]
+    assert {"platform", "eo:cloud_cover", "grid:code", "product:type"} <= set(properties)
+    roles = {key: asset["roles"] for key, asset in item["assets"].items()}
+    assert ["metadata"] in roles.values() and ["data"] in roles.values()
+    assert all("file:size" in a for a in item["assets"].values() if "data" in a["roles"])
+
+
+# ---- 2. stac-geoparquet out ---------------------------------------------------------------------
+
+
+def test_stac_geoparquet_follows_the_spec_and_stac_geoparquet_and_rustac_read_the_same_items(
+    local_catalogue, tmp_path
+):
+    frame = _stac_search(local_catalogue, limit=4)
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "toc.stac.parquet")
+    file = pq.ParquetFile(path)
+    assert b"stac-geoparquet" in file.metadata.metadata and b"geo" in file.metadata.metadata
+    columns = file.schema_arrow
+    assert {"eo:cloud_cover", "datetime", "assets", "links"} <= set(columns.names)
+    assert "properties" not in columns.names  # properties are top-level columns
+    assert str(columns.field("links").type).startswith("list<")
+    assert str(columns.field("assets").type).startswith("struct<")
+    by_package = list(stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path)))
+    by_rustac = rustac.read_sync(str(path))["features"]
+    assert _instants(by_package) == _instants(by_rustac)
+    assert _instants(by_package) == _instants(list(frame.terracat.to_stac_items()))
+
+
+def test_an_opensearch_frame_writes_stac_geoparquet_that_rustac_reads(local_catalogue, tmp_path):
+    frame = _opensearch(local_catalogue).search(S1, limit=3)
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "s1.stac.parquet")
+    items = rustac.read_sync(str(path))["features"]
+    assert [i["id"] for i in items] == [i.rsplit(":", 1)[-1] for i in frame["id"]]
+    assert items[0]["properties"][OPENSEARCH_PROPERTIES]["title"] == frame["title"].iloc[0]
+
+
+def test_an_empty_frame_is_refused_with_the_file_named(local_catalogue, tmp_path):
+    frame = _stac_search(local_catalogue).iloc[:0]
+    with pytest.raises(terracat.TerracatError, match=r"empty\.stac\.parquet"):
+        frame.terracat.to_stac_geoparquet(tmp_path / "empty.stac.parquet")
+
+
+# ---- 3. stac-geoparquet in ----------------------------------------------------------------------
+
+
+def _decoded(items: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
+    """The frame a STAC search of ``items`` gives: the STAC decoder over their JSON."""
+    features = [
+        StacFeature(
+            id=item["id"],
+            properties=msgspec.Raw(msgspec.json.encode(item)),
+            geometry=msgspec.Raw(msgspec.json.encode(item["geometry"])),
+        )
+        for item in items
+    ]
+    return features_frame(features, decoder=StacDecoder())
+
+
+_INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _scalars(frame: geopandas.GeoDataFrame, floor: str | None = None) -> geopandas.GeoDataFrame:
+    """The frame but its item text; STAC's datetime text columns (``datetime``, ``created``...)
+    as instants: a Parquet file keeps timestamps, not how an item spelled them (``floor``: to
+    the precision a writer keeps)."""
+    scalars = frame.drop(columns=["properties"])
+    for name in scalars.columns:
+        values = scalars[name].dropna()
+        if len(values) and all(isinstance(v, str) and _INSTANT.match(v) for v in values):
+            instants = pd.to_datetime(scalars[name], utc=True, format="ISO8601")
+            scalars[name] = instants.dt.floor(floor) if floor else instants
+    return scalars
+
+
+def test_a_stac_frame_round_trips_through_stac_geoparquet(local_catalogue, tmp_path):
+    frame = _stac_search(local_catalogue, limit=6)
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "toc.stac.parquet")
+    back = terracat.read_parquet(path)
+    # the same columns; in the order the file's properties come (stac-geoparquet sorts them)
+    assert sorted(back.columns) == sorted(frame.columns)
+    back = back[list(frame.columns)]
+    assert_geodataframe_equal(_scalars(back), _scalars(frame))
+    assert back.terracat.files("all").equals(frame.terracat.files("all"))
+    assert [p.id for p in back.terracat.products()] == [p.id for p in frame.terracat.products()]
+    first, again = next(frame.terracat.products()), next(back.terracat.products())
+    assert [f.href for f in again.data] == [f.href for f in first.data]
+    assert again.beginningDateTime == first.beginningDateTime
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["search_s2_toc_2026.json", "item_s2_toc_2023_36VVR.json", "item_s2_toc_2023_38TLK.json"],
+)
+@pytest.mark.parametrize("writer", ["stac_geoparquet", "rustac"])
+def test_stac_geoparquet_written_elsewhere_from_real_items_reads_into_the_contract(
+    tmp_path, name, writer
+):
+    fixture = json.loads((REAL_STAC / name).read_text())
+    items = fixture["features"] if fixture.get("type") == "FeatureCollection" else [fixture]
+    path = tmp_path / "real.parquet"
+    if writer == "rustac":
+        rustac.write_sync(str(path), {"type": "FeatureCollection", "features": items})
+    else:
+        reader = stac_geoparquet.arrow.parse_stac_items_to_arrow(items)
+        stac_geoparquet.arrow.to_parquet(reader, path)
+    frame = terracat.read_parquet(path)
+    expected = _decoded(items)
+    assert sorted(frame.columns) == sorted(expected.columns)
+    frame = frame[list(expected.columns)]
+    assert list(frame["id"]) == [item["id"] for item in items]
+    # rustac keeps instants to the millisecond (Terrascope's `created` has microseconds)
+    floor = "ms" if writer == "rustac" else None
+    assert_geodataframe_equal(
+        _scalars(frame, floor), _scalars(expected, floor), check_less_precise=True
+    )
+    assert frame.terracat.files("all").equals(expected.terracat.files("all"))
+    assert len(list(frame.terracat.products())) == len(items)
+
+
+def test_a_stac_geoparquet_file_downloads_its_files(local_catalogue, tmp_path):
+    path = tmp_path / "s1.stac.parquet"
+    _stac_search(local_catalogue, "cgs-s1-grd-sigma0-l1", limit=1).terracat.to_stac_geoparquet(path)
+    frame = terracat.read_parquet(path)
+    report = frame.terracat.download(tmp_path / "out", "data", progress=False)
+    assert len(report) > 0 and set(report["status"]) == {"downloaded"}
+    sizes = [Path(p).stat().st_size for p in report["path"]]
+    assert sizes == list(frame.terracat.files("data")["length"])
+
+
+def test_a_product_frames_geoparquet_is_still_read_as_one(local_catalogue, tmp_path):
+    frame = _opensearch(local_catalogue).search(S1, limit=2)
+    frame.to_parquet(tmp_path / "s1.parquet")
+    back = terracat.read_parquet(tmp_path / "s1.parquet")
+    assert list(back.columns) == list(frame.columns)
+    assert "acquisitionInformation" in back["properties"].iloc[0]
+
+
+# ---- 4. the command line ------------------------------------------------------------------------
+
+
+def _run(*args: str, url: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [TERRACAT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TERRACAT_URL": url},
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_search_writes_stac_geoparquet_and_an_item_collection(local_catalogue, tmp_path):
+    parquet, collection = tmp_path / "s1.stac.parquet", tmp_path / "s1.json"
+    for output in (parquet, collection):
+        result = _run("search", S1, "--limit", "4", "-o", str(output), url=local_catalogue.url)
+        assert f"4 products written to {output}" in result.stdout
+    expected = [f["id"].rsplit(":", 1)[-1] for f in local_catalogue.store.collections[S1].products]
+    assert list(terracat.read_parquet(parquet)["id"]) == expected[:4]
+    written = json.loads(collection.read_text())
+    assert written["type"] == "FeatureCollection"
+    assert [item["id"] for item in written["features"]] == expected[:4]
+    assert all(item["stac_version"] == "1.1.0" for item in written["features"])
