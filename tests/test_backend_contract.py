@@ -90,6 +90,15 @@ def test_views_of_the_frame_are_the_lazy_views(backend, frame):
         assert ours.geometry.equals(theirs.geometry)
 
 
+def test_collection_views_are_the_catalogues_collections(backend):
+    name, catalogue = backend
+    views = list(catalogue.get_collections())
+    frame = catalogue.collections()
+    assert [c.id for c in views] == list(frame["id"])
+    assert NDVI[name] in {c.id for c in views}
+    assert all(isinstance(c, terracat.Collection) for c in views)
+
+
 def test_a_parquet_round_trip_keeps_the_frame_and_its_views(frame, tmp_path: Path):
     frame.to_parquet(tmp_path / "frame.parquet")
     back = terracat.read_parquet(tmp_path / "frame.parquet")

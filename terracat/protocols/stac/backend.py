@@ -283,6 +283,9 @@ class StacBackend:
         return frame.iloc[:limit] if limit is not None else frame
 
     def frames(self, request: SearchRequest) -> Iterator[geopandas.GeoDataFrame]:
+        if request.collection is None:  # get_collections: the collections, not an item search
+            yield self._collections_search(request)
+            return
         body, local, method = self._plan(request)
         limit = None if local is not None else request.limit
         pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
