@@ -94,16 +94,33 @@ def _folded_column(
             column = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             return _column(name, values)
+        if _numbers_with_booleans(column, values):
+            return _column(name, values)
         return _typed_column(name, column)
     try:
-        shares = [
-            chunk if isinstance(chunk, pa.Array) else pa.array(_python(chunk)) for chunk in chunks
-        ]
+        shares = [chunk if isinstance(chunk, pa.Array) else _share(chunk) for chunk in chunks]
         common = reduce(merged, (share.type for share in shares))
         column = pa.concat_arrays([share.cast(common) for share in shares])
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, Unlearnable):
         return _column(name, _values(chunks, mask))
     return _typed_column(name, column if mask is None else column.filter(mask))
+
+
+def _share(chunk: Sequence[Any] | _Missing) -> pa.Array:
+    """A general-path batch's share of a column, typed by Arrow unless it mixes numbers with
+    true/false (:func:`_numbers_with_booleans`): then the fold keeps the values as objects."""
+    values = _python(chunk)
+    share = pa.array(values)
+    if _numbers_with_booleans(share, values):
+        raise Unlearnable("numbers mixed with true/false")
+    return share
+
+
+def _numbers_with_booleans(column: pa.Array, values: list[Any]) -> bool:
+    """Whether Arrow read numbers mixed with true/false as numbers (``False`` as 0): such a
+    field keeps its values as they came, as when its batches are typed one by one."""
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    return numeric and any(type(value) is bool for value in values)
 
 
 def _values(chunks: Sequence[pa.Array | Sequence[Any] | _Missing], mask: pa.Array | None) -> list:

@@ -218,3 +218,14 @@ def test_generated_variations_give_the_same_frame(data):
     items = _copies(items, len(items))
     href_mode = data.draw(st.sampled_from(["", "MEP"]))
     _assert_same_frames(items, href_mode, batch=2)
+
+
+def test_a_boolean_among_numbers_is_kept_as_it_came_on_both_paths():
+    odd = copy.deepcopy(_real_2026())
+    odd["properties"]["eo:cloud_cover"] = False  # not 0: a catalogue's mistake, kept visible
+    items = _copies([_real_2026(), _real_2026(), odd], 3)
+    for batch in (1, 2, 3):
+        _assert_same_frames(items, batch=batch)
+    general, _ = _built(items, arrow=False, batch=3)
+    assert list(general["eo:cloud_cover"])[2] is False
+    assert general["cloudCover"].isna().tolist() == [False, False, True]
