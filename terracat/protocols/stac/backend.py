@@ -54,7 +54,18 @@ __all__ = ["StacBackend", "derived_id"]
 logger = logging.getLogger(__name__)
 
 WINDOW_PAGES = 10
-"""Pages per time window of ``split=True``: windows small enough to be fetched side by side."""
+"""The most pages a time window holds: windows small enough to be fetched side by side."""
+
+WINDOWED_PAGES = 3
+"""A search of more pages than this is fetched as time windows side by side, ``split`` or not.
+
+A STAC search's pages chain (each ``next`` token comes with the page before it), so one search
+has one request in flight however long it is; windows cut by ``numberMatched`` give
+``[HTTP] SearchWorkers`` of them. Measured on ``benchmarks/stac_speed.py`` (README, "Speed"):
+a catalogue that takes milliseconds per item (as real ones do) answers a 20,000-item search
+about four times sooner; it costs one small counting request first, and a few more to cut
+the windows, so searches of a few pages stay plain.
+"""
 
 
 def derived_id(collection: str) -> str:
@@ -234,7 +245,7 @@ class StacBackend:
             return self._collections_search(request)
         body, local, method = self._plan(request)
         builder = self._builder(request, None if local is not None else request.limit)
-        parts = self._split(body, method) if split and request.limit is None else None
+        parts = self._split(body, method, asked=split) if request.limit is None else None
         if parts is not None:
             for batch in self._window_batches(parts):
                 builder.add(batch)
@@ -245,12 +256,26 @@ class StacBackend:
                 builder.add(batch)
         return self._filtered(builder.build(), local, request.limit)
 
-    def _split(self, body: dict[str, Any], method: str) -> list[StacWindow] | None:
-        """The windows of ``split=True``, or ``None`` (one plain search, with a warning) when
-        the catalogue gives no counts to cut them by."""
+    def _split(self, body: dict[str, Any], method: str, *, asked: bool) -> list[StacWindow] | None:
+        """The time windows to fetch side by side, or ``None`` for one plain search.
+
+        Windows are cut when ``split=True`` asks for them, or when the search is more than
+        :data:`WINDOWED_PAGES` pages and more than one request may be in flight: about one
+        window per worker, of at most :data:`WINDOW_PAGES` pages. A catalogue that gives no
+        counts gets one plain search (with a warning when ``split=True`` asked for windows).
+        """
+        workers = max(1, self.config.search_workers)
+        if not asked and workers == 1:
+            return None
         try:
-            return self._windows(body, method, self.page_size * WINDOW_PAGES)
+            total = matched(self.fetch, self._call(body, method, 1))
+            if not asked and total <= self.page_size * WINDOWED_PAGES:
+                return None
+            share = max(self.page_size, -(-total // workers))
+            return self._windows(body, method, min(share, self.page_size * WINDOW_PAGES))
         except Uncounted:
+            if not asked:
+                return None
             warnings.warn(
                 f"The catalogue {self.config.catalogue_url} gives no numberMatched, so the search "
                 "cannot be cut into time windows by counts: split=True fetched it as one plain "

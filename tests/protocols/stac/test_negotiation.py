@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import cql2
@@ -90,7 +92,13 @@ class Proxy(HostileServer):
         )
 
     def searches(self) -> list[Request]:
-        return [r for r in self.requests if r.path.endswith("/search")]
+        """The page requests of searches (a plain search's counting request, ``limit=1``,
+        left out: it decides whether to fetch time windows side by side)."""
+        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) != 1]
+
+    def counts(self) -> list[Request]:
+        """The counting requests (``limit=1``)."""
+        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) == 1]
 
 
 def limit_of(request: Request) -> int:
@@ -199,7 +207,7 @@ def test_a_400_not_about_the_limit_is_not_retried(local, settings):
     with Proxy(local.url, broken) as proxy:
         with pytest.raises(SearchException, match="bbox out of range"):
             catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW)
-        assert len(proxy.searches()) == 1
+        assert len(proxy.searches() + proxy.counts()) == 1
 
 
 # ---- 2. the Query extension -----------------------------------------------------------------
@@ -389,7 +397,7 @@ def test_split_without_the_filter_extension_cuts_by_unfiltered_counts(local, set
             found = catalogue.search(NDVI_URN, **WINDOW, **FILTERS, split=True)
         assert sorted(found["id"]) == sorted(expected) and found["id"].is_unique
         assert len(caught) == 1
-        counts = [r for r in proxy.searches() if limit_of(r) == 1]
+        counts = proxy.counts()
         windows = {r.param("datetime") for r in proxy.searches() if limit_of(r) == 2}
         assert len(counts) > 1 and len(windows) > 1  # cut into windows, not one search
         request = SearchRequest.for_products(NDVI_URN, **WINDOW, **FILTERS)
@@ -401,6 +409,51 @@ def test_split_without_the_filter_extension_cuts_by_unfiltered_counts(local, set
             frame = catalogue.backend.partition(part)
             owned += list(frame[part.owns(frame["beginningDateTime"])]["id"])
         assert sorted(owned) == sorted(expected)
+
+
+class Counting(Proxy):
+    """A proxy that also records the most search requests it had in flight at once."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.in_flight = self.most_in_flight = 0
+        self._guard = threading.Lock()
+
+    def _forward(self, request: Request, connection: socket.socket) -> None:
+        with self._guard:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(0.02)  # a remote catalogue's latency: requests overlap if sent together
+            super()._forward(request, connection)
+        finally:
+            with self._guard:
+                self.in_flight -= 1
+
+
+def _datetime_of(request: Request) -> str | None:
+    if request.method == "POST":
+        return json.loads(request.body).get("datetime")
+    return request.param("datetime")
+
+
+def test_a_search_of_many_pages_is_fetched_as_time_windows_side_by_side(local):
+    expected = plain_ids(local)
+    with Counting(local.url) as proxy:
+        found = catalogue_behind(proxy, local, page_size=3).search(NDVI_URN, **WINDOW)
+        assert sorted(found["id"]) == sorted(expected) and found["id"].is_unique
+        assert len(expected) > 3 * 3  # more than WINDOWED_PAGES pages of 3
+        assert len({_datetime_of(r) for r in proxy.searches()}) > 1  # windows, not one chain
+        assert proxy.most_in_flight > 1
+    with Counting(local.url) as proxy:  # one worker: one plain search, no counting
+        polite = catalogue_behind(proxy, local, page_size=3, search_workers=1)
+        assert list(polite.search(NDVI_URN, **WINDOW)["id"]) == expected
+        assert not proxy.counts() and proxy.most_in_flight == 1
+        assert len({_datetime_of(r) for r in proxy.searches()}) == 1
+    with Counting(local.url) as proxy:  # a limit: the first pages of one plain search
+        capped = catalogue_behind(proxy, local, page_size=3)
+        assert list(capped.search(NDVI_URN, **WINDOW, limit=7)["id"]) == expected[:7]
+        assert not proxy.counts()
 
 
 def _uncounted(request: Request, body: bytes) -> bytes:
