@@ -56,6 +56,12 @@ logger = logging.getLogger(__name__)
 WINDOW_PAGES = 10
 """The most pages a time window holds: windows small enough to be fetched side by side."""
 
+WINDOWS_PER_WORKER = 2
+"""Windows cut per request in flight: halving by counts makes windows of unequal sizes, so two
+per worker keep the workers busy to the end (one each left the largest window's worker alone for
+the last third of a server-bound search; four made small pages and counts cost more than they
+saved: ``benchmarks/stac_speed.py``, both scenarios)."""
+
 WINDOWED_PAGES = 3
 """A search of more pages than this is fetched as time windows side by side, ``split`` or not.
 
@@ -260,8 +266,9 @@ class StacBackend:
         """The time windows to fetch side by side, or ``None`` for one plain search.
 
         Windows are cut when ``split=True`` asks for them, or when the search is more than
-        :data:`WINDOWED_PAGES` pages and more than one request may be in flight: about one
-        window per worker, of at most :data:`WINDOW_PAGES` pages. A catalogue that gives no
+        :data:`WINDOWED_PAGES` pages and more than one request may be in flight: about
+        :data:`WINDOWS_PER_WORKER` windows per worker, of at least one page and at most
+        :data:`WINDOW_PAGES` pages. A catalogue that gives no
         counts gets one plain search (with a warning when ``split=True`` asked for windows).
         """
         workers = max(1, self.config.search_workers)
@@ -271,7 +278,7 @@ class StacBackend:
             total = matched(self.fetch, self._call(body, method, 1))
             if not asked and total <= self.page_size * WINDOWED_PAGES:
                 return None
-            share = max(self.page_size, -(-total // workers))
+            share = max(self.page_size, -(-total // (workers * WINDOWS_PER_WORKER)))
             return self._windows(body, method, min(share, self.page_size * WINDOW_PAGES))
         except Uncounted:
             if not asked:
