@@ -52,6 +52,8 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("README.md", "'.[bench]'"): "installs the bench extra",
     ("README.md", "benchmarks.search_speed"): "a benchmark: a minute or more",
     ("README.md", "benchmarks.download_speed"): "a benchmark: a minute or more",
+    ("README.md", "benchmarks.stac_speed"): "a benchmark against the STAC peers: minutes",
+    ("README.md", "benchmarks.stac_parse"): "a benchmark: needs the bench extra's peers",
     ("README.md", "import terracat.dask"): "a day of Sentinel-1 since 2020 into out/: minutes",
     ("cli.rst", "terracat download [COLLECTION] DIRECTORY"): "a synopsis, not a command",
     ("cli.rst", "terracat login --device"): "interactive: a code confirmed from another device",

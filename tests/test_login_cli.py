@@ -7,45 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import requests
 
 from terracat.server import FaultPlan, LocalCatalogue
+from tests.test_auth import _confirm_device as _approve
 
 TERRACAT = str(Path(sys.executable).parent / "terracat")
 DEVICE_LINE = re.compile(r"open (\S+) and confirm the code (\S+)")
-
-
-class _Form(HTMLParser):
-    """The device page's form action and fields, as a browser would read them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action = ""
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "form":
-            self.action = values.get("action") or ""
-        if tag == "input" and values.get("name"):
-            self.fields[values["name"]] = values.get("value") or ""
-
-
-def _approve(uri: str, code: str) -> None:
-    """What the person does on their phone: open the page, sign in as demo, approve the code."""
-    page = requests.get(uri, timeout=30)
-    form = _Form()
-    form.feed(page.text)
-    answer = requests.post(
-        requests.compat.urljoin(page.url, form.action),
-        data={**form.fields, "user_code": code, "username": "demo", "password": "demo"},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
 
 
 @pytest.fixture

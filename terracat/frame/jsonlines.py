@@ -7,11 +7,12 @@ one buffer and parsed in C++, never one Python object per value.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.json
 
-__all__ = ["all_objects", "object_lines", "one_chunk", "read_json_lines"]
+__all__ = ["all_objects", "object_lines", "one_chunk", "read_json_lines", "text_array"]
 
 
 def one_chunk(column: pa.ChunkedArray) -> pa.Array:
@@ -45,3 +46,14 @@ def read_json_lines(blob: bytes, schema: pa.Schema, *, pretty: bool = False) -> 
             explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=pretty
         ),
     )
+
+
+def text_array(buffer: pa.Buffer, offsets: Any) -> pa.Array:
+    """JSON texts held back to back in ``buffer`` as one string array over it, without a copy:
+    ``offsets`` (int64, one more than the texts) cut it; large_string past 2 GiB."""
+    count = len(offsets) - 1
+    if offsets[-1] < 2**31:
+        kind, offsets = pa.string(), offsets.astype("int32")
+    else:
+        kind = pa.large_string()
+    return pa.Array.from_buffers(kind, count, [None, pa.py_buffer(offsets), buffer])

@@ -30,7 +30,7 @@ import pyarrow.json
 
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, INT64_MAX, INT64_MIN
-from terracat.frame.jsonlines import one_chunk
+from terracat.frame.jsonlines import one_chunk, text_array
 from terracat.protocols.opensearch.rows import COMMON_KEYS, SECTIONS, columnable
 
 __all__ = [
@@ -254,13 +254,8 @@ def parse_batch(data: bytes, offsets: np.ndarray, properties: pa.StructType | No
     Arrow's reader, pyarrow 26).
     """
     buffer = pa.py_buffer(data)
-    if offsets[-1] < 2**31:
-        text = pa.string()
-        offsets = offsets.astype(np.int32)
-    else:
-        text = pa.large_string()
-    count = len(offsets) - 1
-    texts = pa.Array.from_buffers(text, count, [None, pa.py_buffer(offsets), buffer])
+    texts = text_array(buffer, offsets)
+    count = len(texts)
     if properties is None or count == 0:
         return ParsedBatch(texts, None)
     try:

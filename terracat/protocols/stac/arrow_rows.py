@@ -31,6 +31,7 @@ import pyarrow.json
 
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, INT64_MAX, INT64_MIN
+from terracat.frame.jsonlines import text_array
 from terracat.protocols.stac.rows import _RESERVED, ALIASES, file_kind, tile_id
 
 __all__ = ["ItemSchema", "ParsedBatch", "batch_columns", "parse_batch"]
@@ -224,11 +225,8 @@ def parse_batch(data: bytes, offsets: np.ndarray, schema: pa.Schema | None) -> P
     """The background job: the joined items as a string array, and Arrow's narrow read of
     them (``schema`` None: not to be read)."""
     buffer = pa.py_buffer(data)
-    kind = pa.string() if offsets[-1] < 2**31 else pa.large_string()
-    if kind == pa.string():
-        offsets = offsets.astype(np.int32)
-    count = len(offsets) - 1
-    texts = pa.Array.from_buffers(kind, count, [None, pa.py_buffer(offsets), buffer])
+    texts = text_array(buffer, offsets)
+    count = len(texts)
     if schema is None or count == 0:
         return ParsedBatch(texts, None)
     try:

@@ -26,7 +26,12 @@ import requests
 
 from terracat import _defaults
 from terracat.config import CatalogueConfig
-from terracat.exceptions import ParameterParserException, SearchException, TerracatWarning
+from terracat.exceptions import (
+    ParameterParserException,
+    SearchException,
+    TerracatWarning,
+    TooManyResultsException,
+)
 from terracat.frame import FrameBuilder, features_frame
 from terracat.protocols.answers import Unanswered
 from terracat.protocols.stac.encode import (
@@ -265,21 +270,28 @@ class StacBackend:
     def _split(self, body: dict[str, Any], method: str, *, asked: bool) -> list[StacWindow] | None:
         """The time windows to fetch side by side, or ``None`` for one plain search.
 
-        Windows are cut when ``split=True`` asks for them, or when the search is more than
-        :data:`WINDOWED_PAGES` pages and more than one request may be in flight: about
-        :data:`WINDOWS_PER_WORKER` windows per worker, of at least one page and at most
-        :data:`WINDOW_PAGES` pages. A catalogue that gives no
+        ``split=True`` cuts windows of at most :data:`WINDOW_PAGES` pages. A plain search of
+        more than :data:`WINDOWED_PAGES` pages, where more than one request may be in flight,
+        is cut into about :data:`WINDOWS_PER_WORKER` windows per worker (of one page at least,
+        larger where items share an instant the halving cannot divide, and one plain search
+        when even halves cannot divide it). A catalogue that gives no
         counts gets one plain search (with a warning when ``split=True`` asked for windows).
         """
         workers = max(1, self.config.search_workers)
         if not asked and workers == 1:
             return None
         try:
+            if asked:
+                return self._windows(body, method, self.page_size * WINDOW_PAGES)
             total = matched(self.fetch, self._call(body, method, 1))
-            if not asked and total <= self.page_size * WINDOWED_PAGES:
-                return None
-            share = max(self.page_size, -(-total // (workers * WINDOWS_PER_WORKER)))
-            return self._windows(body, method, min(share, self.page_size * WINDOW_PAGES))
+            most = max(self.page_size, -(-total // (workers * WINDOWS_PER_WORKER)))
+            most = min(most, self.page_size * WINDOW_PAGES)
+            while total > self.page_size * WINDOWED_PAGES and most < total:
+                try:
+                    return self._windows(body, method, most)
+                except TooManyResultsException:  # items sharing an instant: larger windows
+                    most *= 2
+            return None
         except Uncounted:
             if not asked:
                 return None
