@@ -15,12 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import geopandas
 import msgspec
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import rustac
+import shapely
 import stac_geoparquet.arrow
 from geopandas.testing import assert_geodataframe_equal
 
@@ -191,6 +193,21 @@ def test_stac_geoparquet_follows_the_spec_and_stac_geoparquet_and_rustac_read_th
     by_rustac = rustac.read_sync(str(path))["features"]
     assert _instants(by_package) == _instants(by_rustac)
     assert _instants(by_package) == _instants(list(frame.terracat.to_stac_items()))
+
+
+def test_duckdb_reads_the_stac_geoparquet_with_its_footprints(local_catalogue, tmp_path):
+    frame = _stac_search(local_catalogue, limit=4)
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "toc.stac.parquet")
+    with duckdb.connect() as con:  # DuckDB reads GeoParquet geometry as GEOMETRY itself
+        rows = con.execute(
+            'SELECT id, "eo:cloud_cover", ST_AsText(geometry), typeof(geometry) FROM read_parquet(?)',
+            [str(path)],
+        ).fetchall()
+    assert [r[0] for r in rows] == list(frame["id"])
+    assert [r[1] for r in rows] == list(frame["eo:cloud_cover"])
+    assert all(r[3].startswith("GEOMETRY") for r in rows)
+    for (_, _, wkt, _), footprint in zip(rows, frame.geometry, strict=True):
+        assert shapely.from_wkt(wkt).equals(footprint)
 
 
 def test_an_opensearch_frame_writes_stac_geoparquet_that_rustac_reads(local_catalogue, tmp_path):
