@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from terracat.server import LocalCatalogue
+from terracat.server import FaultPlan, LocalCatalogue
 from terracat.server.faults import Faults
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
@@ -25,6 +25,17 @@ def load_fixture(name: str) -> dict[str, Any]:
 def local_catalogue() -> Iterator[LocalCatalogue]:
     """The demo catalogue on an ephemeral loopback port, shared by every test."""
     with LocalCatalogue() as local:
+        yield local
+
+
+SLOW = 100_000
+"""Bytes/s per connection of :func:`slow`: a 64 KiB chunk every 0.65 s, a file in some 15 s."""
+
+
+@pytest.fixture(scope="module")
+def slow() -> Iterator[LocalCatalogue]:
+    """A catalogue of tiny files served slowly: downloads to interrupt while they run."""
+    with LocalCatalogue(faults=FaultPlan(bandwidth=SLOW), size_scale=1e-3) as local:
         yield local
 
 

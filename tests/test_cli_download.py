@@ -13,29 +13,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from terracat.server import FaultPlan, LocalCatalogue
 from terracat.server.content import read
 from terracat.transfer import PARTIAL_SUFFIX
+from tests.conftest import SLOW
 
 TERRACAT = str(Path(sys.executable).parent / "terracat")
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
-SLOW = 100_000  # bytes/s per connection: a 64 KiB chunk every 0.65 s, a file in some 15 s
-
-
-@pytest.fixture(scope="module")
-def slow() -> Iterator[LocalCatalogue]:
-    local = LocalCatalogue(faults=FaultPlan(bandwidth=SLOW), size_scale=1e-3)
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def _command(*args: str, url: str) -> list[str]:

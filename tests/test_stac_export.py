@@ -34,6 +34,7 @@ from terracat.protocols.stac.rows import StacDecoder
 from terracat.stacio import OPENSEARCH_PROPERTIES
 from tests.conftest import FIXTURES, load_fixture
 from tests.hostile import HostileServer, Request, send
+from tests.server.test_stac_items import _stac_validator
 
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
@@ -49,22 +50,6 @@ def _opensearch(local) -> Catalogue:
 
 def _stac_search(local, collection: str = "terrascope-s2-toc-v2", limit: int = 5):
     return terracat.search(collection, catalogue=f"{local.url}stac/", limit=limit)
-
-
-def _stac_validator(path: Path, *flags: str) -> list[dict[str, Any]]:
-    """stac-validator (PyPI), offline through the shared schemas, in its own process."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run(
-        [sys.executable, str(OFFLINE), "stac-validator", "validate", str(path), *flags],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    start = done.stdout.index("[")  # a JSON report, then a text summary
-    report, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
-    return report
 
 
 def _real_opensearch_frame():

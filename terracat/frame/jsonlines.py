@@ -12,7 +12,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json
 
-__all__ = ["all_objects", "object_lines", "one_chunk", "read_json_lines", "text_array"]
+__all__ = [
+    "all_objects",
+    "object_lines",
+    "one_chunk",
+    "read_json_lines",
+    "read_objects",
+    "text_array",
+]
 
 
 def one_chunk(column: pa.ChunkedArray) -> pa.Array:
@@ -57,3 +64,25 @@ def text_array(buffer: pa.Buffer, offsets: Any) -> pa.Array:
     else:
         kind = pa.large_string()
     return pa.Array.from_buffers(kind, count, [None, pa.py_buffer(offsets), buffer])
+
+
+def read_objects(
+    buffer: pa.Buffer, schema: pa.Schema, count: int, *, unexpected: str, block_size: int
+) -> pa.Table | None:
+    """Arrow's read of ``count`` JSON objects held back to back in ``buffer`` (its reader needs
+    no separator between them), blocks of ``block_size`` bytes parsed on both cores; fields the
+    schema lacks ``"ignore"``-d or ``"infer"``-red. None when Arrow refuses them or reads
+    another number of rows: the caller's general path reads them then."""
+    try:
+        table = pyarrow.json.read_json(
+            pa.BufferReader(buffer),
+            read_options=pyarrow.json.ReadOptions(use_threads=True, block_size=block_size),
+            parse_options=pyarrow.json.ParseOptions(
+                explicit_schema=schema,
+                unexpected_field_behavior=unexpected,
+                newlines_in_values=True,
+            ),
+        )
+    except pa.ArrowException:
+        return None
+    return table if table.num_rows == count else None

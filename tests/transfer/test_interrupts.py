@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -20,24 +19,12 @@ import requests
 import terracat
 from terracat import Catalogue
 from terracat.config import CatalogueConfig
-from terracat.server import FaultPlan, LocalCatalogue
 from terracat.transfer import PARTIAL_SUFFIX, DownloadInterrupted, FileTask, Transport, download
 
 from ..hostile import HostileServer
 
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
-SLOW = 100_000  # bytes/s per connection: a 64 KiB chunk every 0.65 s
-
-
-@pytest.fixture(scope="module")
-def slow() -> Iterator[LocalCatalogue]:
-    local = LocalCatalogue(faults=FaultPlan(bandwidth=SLOW), size_scale=1e-3)
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def _interrupt_when_bytes_arrive(directory, done: threading.Event, sent: list[float]) -> None:

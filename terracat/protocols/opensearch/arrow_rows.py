@@ -26,11 +26,10 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json
 
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, FILE_FIELDS, FILE_LIST, INT64_MAX, INT64_MIN
-from terracat.frame.jsonlines import one_chunk, text_array
+from terracat.frame.jsonlines import one_chunk, read_objects, text_array
 from terracat.protocols.opensearch.rows import COMMON_KEYS, SECTIONS, columnable
 
 __all__ = [
@@ -258,19 +257,10 @@ def parse_batch(data: bytes, offsets: np.ndarray, properties: pa.StructType | No
     count = len(texts)
     if properties is None or count == 0:
         return ParsedBatch(texts, None)
-    try:
-        table = pyarrow.json.read_json(
-            pa.BufferReader(buffer),
-            read_options=pyarrow.json.ReadOptions(use_threads=True, block_size=BLOCK_SIZE),
-            parse_options=pyarrow.json.ParseOptions(
-                explicit_schema=pa.schema(list(properties)),
-                unexpected_field_behavior="infer",
-                newlines_in_values=True,
-            ),
-        )
-    except pa.ArrowException:  # refused: the general path reads the batch
-        return ParsedBatch(texts, None)
-    return ParsedBatch(texts, table if table.num_rows == count else None)
+    table = read_objects(
+        buffer, pa.schema(list(properties)), count, unexpected="infer", block_size=BLOCK_SIZE
+    )
+    return ParsedBatch(texts, table)
 
 
 def _same_except_links(result: pa.Schema, expected: pa.StructType) -> bool:

@@ -27,11 +27,10 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json
 
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, INT64_MAX, INT64_MIN
-from terracat.frame.jsonlines import text_array
+from terracat.frame.jsonlines import read_objects, text_array
 from terracat.protocols.stac.rows import _RESERVED, ALIASES, file_kind, tile_id
 
 __all__ = ["ItemSchema", "ParsedBatch", "batch_columns", "parse_batch"]
@@ -229,19 +228,8 @@ def parse_batch(data: bytes, offsets: np.ndarray, schema: pa.Schema | None) -> P
     count = len(texts)
     if schema is None or count == 0:
         return ParsedBatch(texts, None)
-    try:
-        table = pyarrow.json.read_json(
-            pa.BufferReader(buffer),
-            read_options=pyarrow.json.ReadOptions(use_threads=True, block_size=BLOCK_SIZE),
-            parse_options=pyarrow.json.ParseOptions(
-                explicit_schema=schema,
-                unexpected_field_behavior="ignore",
-                newlines_in_values=True,
-            ),
-        )
-    except pa.ArrowException:  # refused: the general path reads the batch
-        return ParsedBatch(texts, None)
-    return ParsedBatch(texts, table if table.num_rows == count else None)
+    table = read_objects(buffer, schema, count, unexpected="ignore", block_size=BLOCK_SIZE)
+    return ParsedBatch(texts, table)
 
 
 def _one(column: pa.ChunkedArray) -> pa.Array:
