@@ -40,6 +40,14 @@ def slow() -> Iterator[LocalCatalogue]:
 
 
 @pytest.fixture
+def quick_device() -> Iterator[LocalCatalogue]:
+    """A catalogue whose identity provider lets a device client poll without waiting."""
+    with LocalCatalogue(faults=FaultPlan()) as local:
+        local.idp.device_interval = 0
+        yield local
+
+
+@pytest.fixture
 def faults(local_catalogue: LocalCatalogue) -> Iterator[Faults]:
     """The shared catalogue's fault plan, cleared again after the test."""
     local_catalogue.faults.clear()

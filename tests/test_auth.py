@@ -19,7 +19,7 @@ from terracat import (
     CatalogueEnvironment,
     ProductDownloadException,
 )
-from terracat.server import FaultPlan, LocalCatalogue
+from terracat.server import LocalCatalogue
 
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
 
@@ -217,46 +217,42 @@ def test_the_browser_flow_times_out_when_nobody_signs_in(local_catalogue, tmp_pa
         catalogue.authenticate(browser=lambda url: None, timeout=0.5)
 
 
-def test_the_device_flow_signs_in_once_the_code_is_confirmed(tmp_path):
-    with LocalCatalogue(faults=FaultPlan()) as local:
-        local.idp.device_interval = 0
-        shown: list[tuple[str, str]] = []
+def test_the_device_flow_signs_in_once_the_code_is_confirmed(quick_device, tmp_path):
+    local = quick_device
+    shown: list[tuple[str, str]] = []
 
-        def confirm(uri: str, code: str) -> None:
-            shown.append((uri, code))
-            _confirm_device(uri, code)
+    def confirm(uri: str, code: str) -> None:
+        shown.append((uri, code))
+        _confirm_device(uri, code)
 
-        catalogue = Catalogue(_config(local, tmp_path)).authenticate_device(
-            notify=confirm, timeout=30
-        )
-        assert len(shown) == 1 and "device" in shown[0][0]
-        assert local.idp.grants[-1] == "urn:ietf:params:oauth:grant-type:device_code"
-        report = catalogue.search(TOC, limit=1).terracat.download(tmp_path / "out", progress=False)
-        assert (report["status"] == "downloaded").all()
+    catalogue = Catalogue(_config(local, tmp_path)).authenticate_device(notify=confirm, timeout=30)
+    assert len(shown) == 1 and "device" in shown[0][0]
+    assert local.idp.grants[-1] == "urn:ietf:params:oauth:grant-type:device_code"
+    report = catalogue.search(TOC, limit=1).terracat.download(tmp_path / "out", progress=False)
+    assert (report["status"] == "downloaded").all()
 
 
-def test_a_browser_that_cannot_open_falls_back_to_the_device_code(tmp_path, capsys):
-    with LocalCatalogue(faults=FaultPlan()) as local:
-        local.idp.device_interval = 0
-        shown: list[tuple[str, str]] = []
+def test_a_browser_that_cannot_open_falls_back_to_the_device_code(quick_device, tmp_path, capsys):
+    local = quick_device
+    shown: list[tuple[str, str]] = []
 
-        def confirm(uri: str, code: str) -> None:
-            shown.append((uri, code))
-            _confirm_device(uri, code)
+    def confirm(uri: str, code: str) -> None:
+        shown.append((uri, code))
+        _confirm_device(uri, code)
 
-        catalogue = Catalogue(_config(local, tmp_path))
-        sign_in = catalogue.config, catalogue._session
-        auth = terracat.auth.sign_in(
-            *sign_in, "interactive", browser=lambda url: False, notify=confirm, timeout=30
-        )
-        assert len(shown) == 1 and local.idp.grants[-1].endswith("device_code")
-        assert "no browser could be opened: signing in with a code" in capsys.readouterr().err
-        report = (
-            catalogue.sign_in_with(auth)
-            .search(TOC, limit=1)
-            .terracat.download(tmp_path / "out", progress=False)
-        )
-        assert (report["status"] == "downloaded").all()
+    catalogue = Catalogue(_config(local, tmp_path))
+    sign_in = catalogue.config, catalogue._session
+    auth = terracat.auth.sign_in(
+        *sign_in, "interactive", browser=lambda url: False, notify=confirm, timeout=30
+    )
+    assert len(shown) == 1 and local.idp.grants[-1].endswith("device_code")
+    assert "no browser could be opened: signing in with a code" in capsys.readouterr().err
+    report = (
+        catalogue.sign_in_with(auth)
+        .search(TOC, limit=1)
+        .terracat.download(tmp_path / "out", progress=False)
+    )
+    assert (report["status"] == "downloaded").all()
 
 
 def test_without_a_device_sign_in_a_browser_that_cannot_open_is_said_and_waited_for(

@@ -11,19 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from terracat.server import FaultPlan, LocalCatalogue
+from terracat.server import LocalCatalogue
 from tests.test_auth import _confirm_device as _approve
 
 TERRACAT = str(Path(sys.executable).parent / "terracat")
 DEVICE_LINE = re.compile(r"open (\S+) and confirm the code (\S+)")
-
-
-@pytest.fixture
-def quick_device():
-    """A catalogue whose identity provider lets a device client poll without waiting."""
-    with LocalCatalogue(faults=FaultPlan()) as local:
-        local.idp.device_interval = 0
-        yield local
 
 
 def _ini(local: LocalCatalogue, tmp_path: Path) -> Path:

@@ -180,15 +180,19 @@ def test_other_bytes_fail_the_row_and_leave_no_file(local_catalogue, anonymous, 
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
-def test_a_resume_is_verified_from_the_partial_file_on(local_catalogue, signed, tmp_path) -> None:
-    text = _search_text(local_catalogue)
-    frame = _frame_of(text, local_catalogue.url)
+def _first_file_half_done(local: LocalCatalogue, root: Path):
+    """A one-product frame of the face, and where its first data file and its partial go."""
+    frame = _frame_of(_search_text(local), local.url)
     files = frame.terracat.files("data")
     href, length = files["href"].iloc[0], int(files["length"].iloc[0])
-    path = href.removeprefix(local_catalogue.url.rstrip("/"))
-    target = tmp_path / frame["id"].iloc[0] / Path(path).name
+    path = href.removeprefix(local.url.rstrip("/"))
+    target = root / frame["id"].iloc[0] / Path(path).name
     target.parent.mkdir(parents=True)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    return frame, path, length, target, target.with_name(target.name + PARTIAL_SUFFIX)
+
+
+def test_a_resume_is_verified_from_the_partial_file_on(local_catalogue, signed, tmp_path) -> None:
+    frame, path, length, target, partial = _first_file_half_done(local_catalogue, tmp_path)
     partial.write_bytes(_served(path, length)[: length // 2])
     report = frame.terracat.download(tmp_path, catalogue=signed, progress=False)
     mine = report[report["path"] == str(target)].iloc[0]
@@ -199,14 +203,7 @@ def test_a_resume_is_verified_from_the_partial_file_on(local_catalogue, signed, 
 def test_a_resumed_partial_with_wrong_bytes_fails_and_is_not_resumed_again(
     local_catalogue, signed, tmp_path
 ) -> None:
-    text = _search_text(local_catalogue)
-    frame = _frame_of(text, local_catalogue.url)
-    files = frame.terracat.files("data")
-    href, length = files["href"].iloc[0], int(files["length"].iloc[0])
-    path = href.removeprefix(local_catalogue.url.rstrip("/"))
-    target = tmp_path / frame["id"].iloc[0] / Path(path).name
-    target.parent.mkdir(parents=True)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    frame, path, length, target, partial = _first_file_half_done(local_catalogue, tmp_path)
     partial.write_bytes(b"\0" * (length // 2))  # the right size to resume from, wrong bytes
     report = frame.terracat.download(
         tmp_path, catalogue=signed, progress=False, raise_on_failure=False
