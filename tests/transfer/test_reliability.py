@@ -64,11 +64,19 @@ def _assert_exact(local: LocalCatalogue, report: pd.DataFrame, root: Path) -> No
 # ---- errors and cuts at random --------------------------------------------------------------
 
 
+# An attempt fails with p = 0.1 + 0.9 * 0.05 = 0.145 here, so at the default five retries a file runs
+# out of attempts with p = 0.145**6 = 1e-5: one CI run in a hundred over these 1,500 files. Twelve
+# retries make that 1e-11, so the test asserts recovery rather than luck.
+PATIENT_RETRIES = 12
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_500_file_batch_under_errors_and_cuts_ends_byte_exact(
-    local_catalogue, catalogue, faults, tmp_path, seed
+    local_catalogue, faults, tmp_path, seed
 ):
-    frame = catalogue.search(NDVI, limit=125)
+    config = local_catalogue.config()
+    config.retries = PATIENT_RETRIES
+    frame = Catalogue(config).search(NDVI, limit=125)
     files = frame.terracat.files("all")
     assert len(files) >= 500
     before = len(local_catalogue.app.downloads)
