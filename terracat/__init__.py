@@ -30,6 +30,7 @@ from terracat.exceptions import (
     TooManyResultsException,
 )
 from terracat.products import Collection, Product, ProductFile, ProductFileType
+from terracat.sync import sync
 
 __all__ = [
     "AuthenticationException",
@@ -53,6 +54,7 @@ __all__ = [
     "read_parquet",
     "search",
     "set_default_catalogue",
+    "sync",
 ]
 
 __version__ = "0.2.0"

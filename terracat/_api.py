@@ -28,7 +28,7 @@ CatalogueLike = Catalogue | str | None
 """A ``Catalogue``, a catalogue URL (its protocol read from its landing page), or ``None``."""
 
 
-def _catalogue(catalogue: CatalogueLike) -> Catalogue:
+def resolve_catalogue(catalogue: CatalogueLike) -> Catalogue:
     """``catalogue`` as a ``Catalogue``: a URL is looked at once (:func:`catalogue_at`)."""
     if isinstance(catalogue, str):
         return catalogue_at(catalogue)
@@ -92,17 +92,17 @@ def search(
     >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", start="2022-02-01",
     ...                 end="2022-03-01", cloudCover=10)  # doctest: +SKIP
     """
-    return _catalogue(catalogue).search(collection, **kwargs)
+    return resolve_catalogue(catalogue).search(collection, **kwargs)
 
 
 def collections(*, catalogue: CatalogueLike = None, **kwargs: Any) -> geopandas.GeoDataFrame:
     """The catalogue's collections as a GeoDataFrame (see :meth:`Catalogue.collections`)."""
-    return _catalogue(catalogue).collections(**kwargs)
+    return resolve_catalogue(catalogue).collections(**kwargs)
 
 
 def count(collection: str, *, catalogue: CatalogueLike = None, **kwargs: Any) -> int:
     """The number of products a search would return, from one ``count=0`` request."""
-    return _catalogue(catalogue).count(collection, **kwargs)
+    return resolve_catalogue(catalogue).count(collection, **kwargs)
 
 
 def login(
@@ -124,7 +124,7 @@ def login(
     >>> terracat.login()  # doctest: +SKIP
     >>> terracat.search("urn:eop:VITO:TERRASCOPE_S2_TOC_V2", ...).terracat.download("out/")  # doctest: +SKIP
     """
-    catalogue = _catalogue(catalogue)
+    catalogue = resolve_catalogue(catalogue)
     if username is not None or password is not None:
         if username is None or password is None:
             raise AuthenticationException("login needs both a username and a password, or neither")

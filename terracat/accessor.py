@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from terracat.catalogue import Catalogue, catalogue_for
 from terracat.frame import FILE_COLUMNS, FILE_FIELDS, file_list_arrow
-from terracat.products import Product, file_kinds, product_from_row, rows
+from terracat.products import Product, file_kinds, product_from_row, row_links, rows
 from terracat.transfer import file_tasks
 
 __all__ = ["TerracatAccessor"]
@@ -58,14 +58,6 @@ class TerracatAccessor:
         ...     print(product.id, product.data[0].href)
         """
         return map(product_from_row, rows(self._frame))
-
-    def _links(self, kinds: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any], Any]]:
-        """``(id, {kind: links}, properties)`` per row: the properties hold a STAC item's
-        ``file:checksum`` of each asset, which the download verifies."""
-        columns = [c for c in kinds if c in self._frame.columns]
-        chosen = self._frame[["id", "properties", *columns]]
-        for product, properties, *links in chosen.itertuples(index=False, name=None):
-            yield product, dict(zip(columns, links, strict=True)), properties
 
     def files(self, file_types: Any = "data") -> pd.DataFrame:
         """One row per file of the chosen kinds: product, kind and the link's fields.
@@ -150,7 +142,7 @@ class TerracatAccessor:
         if catalogue is None:
             origin = self._frame.attrs.get("terracat", {})
             catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
-        tasks = file_tasks(self._links(kinds), Path(path), kinds)
+        tasks = file_tasks(row_links(self._frame, kinds), Path(path), kinds)
         return catalogue.download_tasks(
             tasks,
             workers=workers,

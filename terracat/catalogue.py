@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -371,9 +371,10 @@ class Catalogue:
         overwrite: bool = False,
         raise_on_failure: bool = True,
         link: bool = False,
+        on_row: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> pd.DataFrame:
         """Run the downloader over ``tasks``; the engine of every download method (and of the
-        accessor's and Dask's downloads)."""
+        accessor's, Dask's and a sync's downloads; ``on_row`` as :func:`transfer.download`)."""
         transport = Transport(
             self._download_session(),
             self.config,
@@ -389,6 +390,7 @@ class Catalogue:
                 progress=progress,
                 overwrite=overwrite,
                 raise_on_failure=raise_on_failure,
+                on_row=on_row,
             )
         finally:
             transport.close()

@@ -400,6 +400,94 @@ def download(
         sys.exit(1)
 
 
+@main.command()
+@catalogue_options
+@filter_options
+@click.argument("collection")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--types",
+    default="data",
+    show_default=True,
+    help="File kinds: data,related,previews,alternates,all.",
+)
+@click.option(
+    "--overlap",
+    default="1D",
+    show_default=True,
+    help="How far before the last complete run to look again (1D, 6h, 30min).",
+)
+@click.option(
+    "--keep-replaced",
+    is_flag=True,
+    help="Move the files a reprocessed product replaces to DIRECTORY/.replaced/ (else removed).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Files transferred at once.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@login_options
+def sync(
+    catalogue: Catalogue,
+    collection: str,
+    directory: Path,
+    types: str,
+    overlap: str,
+    keep_replaced: bool,
+    workers: int | None,
+    no_progress: bool,
+    username: str | None,
+    password: str | None,
+    cached: bool,
+    start: str | None,
+    end: str | None,
+    bbox: list[float] | None,
+    geometry: Any,
+    cloud_cover: Any,
+    params: dict[str, str],
+) -> None:
+    """Bring the mirror of COLLECTION's search in DIRECTORY up to date: what is new or reprocessed.
+
+    Run it again with the same filters (nightly, say): each run fetches only what the catalogue
+    modified since the last complete run, and a run that was stopped resumes where it stopped.
+    The exit code is 1 when some products failed (the next run tries them again).
+    """
+    import terracat
+    from terracat.transfer import DownloadInterrupted
+
+    _sign_in(catalogue, username, password, cached)
+    given = {
+        "start": start,
+        "end": end,
+        "bbox": bbox,
+        "geometry": geometry,
+        "cloudCover": cloud_cover,
+    }
+    filters = {k: v for k, v in given.items() if v is not None} | params
+    try:
+        report = terracat.sync(
+            collection,
+            directory,
+            file_types=types,
+            catalogue=catalogue,
+            overlap=overlap,
+            replaced="keep" if keep_replaced else "remove",
+            workers=workers,
+            progress=not no_progress,
+            raise_on_failure=False,
+            **filters,
+        )
+    except DownloadInterrupted:
+        click.echo("interrupted: run the same command again to resume", err=True)
+        sys.exit(130)
+    click.echo(f"{directory}: {report.summary()}")
+    for product in report.gone:
+        click.echo(f"gone from the catalogue (files kept): {product}")
+    failed = report.products[report.products["status"] == "failed"]
+    for row in failed.head(MAX_REASONS_SHOWN).itertuples():
+        click.echo(f"failed: {row.id}: {row.error}", err=True)
+    if len(failed):
+        sys.exit(1)
+
+
 MAX_REASONS_SHOWN = 5  # distinct failure reasons a download prints (each once)
 
 

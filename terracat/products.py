@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import html
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,7 @@ __all__ = [
     "file_kinds",
     "links_of",
     "product_from_row",
+    "row_links",
     "rows",
 ]
 
@@ -395,6 +396,18 @@ def collection_from_row(row: Any) -> Collection:
         return Collection(row.id, properties, row.geometry, bbox, properties)
     geojson = _geojson(row, properties)
     return Collection(row.id, geojson, row.geometry, geojson["bbox"], properties)
+
+
+def row_links(
+    frame: pd.DataFrame, kinds: Sequence[str]
+) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """``(id, {kind: links}, properties)`` per row, what :func:`terracat.transfer.file_tasks`
+    takes: the properties hold a STAC item's ``file:checksum`` of each asset, which a download
+    verifies."""
+    columns = [c for c in kinds if c in frame.columns]
+    chosen = frame[["id", "properties", *columns]]
+    for product, properties, *links in chosen.itertuples(index=False, name=None):
+        yield product, dict(zip(columns, links, strict=True)), properties
 
 
 def rows(frame: pd.DataFrame) -> Iterator[Any]:

@@ -71,6 +71,7 @@ def test_public_names_are_exactly_the_intended_ones():
             "read_parquet",
             "search",
             "set_default_catalogue",
+            "sync",
         ]
     )
 

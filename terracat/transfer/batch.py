@@ -342,13 +342,15 @@ def download(
     progress: bool,
     overwrite: bool,
     raise_on_failure: bool,
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
     """Fetch ``tasks`` on ``workers`` threads; the report has one row per file, in task order.
 
     With ``raise_on_failure`` the first failure is raised once the transfers under way have
     ended (nothing half-written is left under a final name either way); without it, failures
     are rows with status ``failed`` and their error. A task with a ``problem`` (an unsafe id or
-    file name) fails without stopping the others.
+    file name) fails without stopping the others. ``on_row(index, row)`` hears of each task as
+    it ends, in the calling thread: a sync records a product the moment its last file is done.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterParserException(f"workers must be a positive whole number, got {workers!r}")
@@ -378,7 +380,7 @@ def download(
             }
 
     try:
-        rows = _run_all(tasks, run, bar, workers, transport.abort)
+        rows = _run_all(tasks, run, bar, workers, transport.abort, on_row)
     finally:
         bar.close()
         failures.close()
@@ -421,6 +423,7 @@ def _run_all(
     bar: _Progress,
     workers: int,
     abort: Callable[[], None],
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every task's row, in task order; an interrupt stops the transfers at their next chunk.
 
@@ -432,7 +435,10 @@ def _run_all(
     futures = {pool.submit(run, task): index for index, task in enumerate(tasks)}
     try:
         for future in as_completed(futures):  # waits interruptibly, unlike a pool's exit
-            rows[futures[future]] = future.result()
+            index = futures[future]
+            rows[index] = future.result()
+            if on_row is not None:
+                on_row(index, rows[index])
     except (KeyboardInterrupt, Stopped):
         bar.stop.set()  # each transfer raises Stopped at its next chunk
         abort()  # or now, where a server stalls between chunks

@@ -257,25 +257,30 @@ class StacBackend:
         body, local, method = self._plan(request)
         builder = self._builder(request, None if local is not None else request.limit)
         parts = self._split(body, method, asked=split) if request.limit is None else None
-        if parts is not None:
+        if isinstance(parts, list):
             for batch in self._window_batches(parts):
                 builder.add(batch)
         else:
             limit = None if local is not None else request.limit
-            pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
+            pages = parts or self._pages(self._call(body, method, self._size(limit, local)), limit)
             for batch in pages.batches():
                 builder.add(batch)
         return self._filtered(builder.build(), local, request.limit)
 
-    def _split(self, body: dict[str, Any], method: str, *, asked: bool) -> list[StacWindow] | None:
-        """The time windows to fetch side by side, or ``None`` for one plain search.
+    def _split(
+        self, body: dict[str, Any], method: str, *, asked: bool
+    ) -> list[StacWindow] | StacPages | None:
+        """The time windows to fetch side by side, or the pages of one plain search (``None``:
+        not begun).
 
         ``split=True`` cuts windows of at most :data:`WINDOW_PAGES` pages. A plain search of
         more than :data:`WINDOWED_PAGES` pages, where more than one request may be in flight,
         is cut into about :data:`WINDOWS_PER_WORKER` windows per worker (of one page at least,
         larger where items share an instant the halving cannot divide, and one plain search
-        when even halves cannot divide it). A catalogue that gives no
-        counts gets one plain search (with a warning when ``split=True`` asked for windows).
+        when even halves cannot divide it). Its first page is asked first and tells the count:
+        a small search, the common one, costs no request more than its pages. A catalogue that
+        gives no counts gets one plain search (with a warning when ``split=True`` asked for
+        windows).
         """
         workers = max(1, self.config.search_workers)
         if not asked and workers == 1:
@@ -283,7 +288,10 @@ class StacBackend:
         try:
             if asked:
                 return self._windows(body, method, self.page_size * WINDOW_PAGES)
-            total = matched(self.fetch, self._call(body, method, 1))
+            pages = self._pages(self._call(body, method, self.page_size), None)
+            total = pages.first_page().numberMatched
+            if total is None or total < 0:
+                return pages
             most = max(self.page_size, -(-total // (workers * WINDOWS_PER_WORKER)))
             most = min(most, self.page_size * WINDOW_PAGES)
             while total > self.page_size * WINDOWED_PAGES and most < total:
@@ -291,7 +299,7 @@ class StacBackend:
                     return self._windows(body, method, most)
                 except TooManyResultsException:  # items sharing an instant: larger windows
                     most *= 2
-            return None
+            return pages
         except Uncounted:
             if not asked:
                 return None

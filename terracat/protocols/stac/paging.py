@@ -240,9 +240,18 @@ class StacPages:
         self.first = first
         self.limit = limit
         self.sizes = sizes
+        self._fetched: tuple[Call, StacPage] | None = None
+
+    def first_page(self) -> StacPage:
+        """The first page, fetched now and kept for :meth:`pages`: its ``numberMatched`` can
+        decide how to fetch the rest without a request of its own."""
+        self._fetched = self._first_page()
+        return self._fetched[1]
 
     def _first_page(self) -> tuple[Call, StacPage]:
         """The first page, asked once more with a smaller size if the size was refused."""
+        if self._fetched is not None:
+            return self._fetched
         try:
             return self.first, self.fetch(self.first)
         except SearchException as error:

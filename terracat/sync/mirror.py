@@ -1,0 +1,452 @@
+"""One sync run: ask what changed, take away stale files, fetch, and record each product as it ends.
+
+The order of a run is what makes it safe to kill at any instant:
+
+1. search the products modified since the mirror was last complete, less the overlap (the whole
+   search on a first run); one count tells whether products disappeared or were missed (indexed
+   late), and only then the whole search is listed again;
+2. plan each product (:mod:`terracat.sync.plan`) and take away the old files that will change;
+3. record every product to fetch as ``pending`` in the manifest;
+4. fetch the files, recording each product ``complete`` (or ``failed``) once its last file ends;
+5. when every product is complete, record the run's start as the mirror's new ``complete_until``.
+
+A run stopped anywhere finds on disk only files of the versions its manifest names (step 2 comes
+before 3), so the next run resumes them where they stopped and fetches nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import pandas as pd
+
+from terracat.catalogue import Catalogue
+from terracat.exceptions import ParameterParserException, ProductDownloadException
+from terracat.products import file_kinds, row_links, rows
+from terracat.sync.manifest import (
+    MirrorState,
+    files_text,
+    read_manifest,
+    record_of,
+    write_manifest,
+)
+from terracat.sync.plan import (
+    COMPLETE,
+    FAILED,
+    GONE,
+    PENDING,
+    Plan,
+    Record,
+    SyncedFile,
+    plan_product,
+)
+from terracat.transfer import DownloadInterrupted, FileTask, file_tasks, partial_path
+
+__all__ = ["DEFAULT_OVERLAP", "REPLACED", "SyncIncomplete", "SyncReport", "run_sync"]
+
+DEFAULT_OVERLAP = pd.Timedelta(days=1)
+"""How far back of the last complete run a run looks again: catalogues index products late."""
+REPLACED = ("remove", "keep")
+REPLACED_DIRECTORY = ".replaced"
+"""Where ``replaced="keep"`` moves the files a new version replaces: ``<mirror>/.replaced/<the
+old version's updated>/<product>/<file>``."""
+OWNED_FILTERS = ("limit", "split", "modificationDate", "count")
+WRITE_SHARE = 10
+"""A manifest write may take one part in this many of a run: a small manifest is rewritten after
+every product, a large one as often as that share allows (and always at the end)."""
+
+
+@dataclass
+class SyncReport:
+    """What a sync run did.
+
+    Attributes
+    ----------
+    products :
+        one row per product the run looked at: ``id``, ``action`` (new, changed, retried,
+        unchanged, gone), ``status`` after the run (complete, failed, gone), ``files`` fetched
+        or resumed, ``bytes`` transferred, ``error``
+    downloads :
+        the file report of the run's downloads (as ``df.terracat.download`` returns)
+    since :
+        the modification date the run searched from (``None``: the whole search)
+    complete :
+        whether every product of the mirror ended complete (the next run then looks back only
+        to this run's start, less the overlap)
+    """
+
+    products: pd.DataFrame
+    downloads: pd.DataFrame
+    since: dt.datetime | None
+    complete: bool
+    gone: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: products per action and status, files and bytes."""
+        actions = self.products["action"].value_counts()
+        shown = ", ".join(f"{n} {a}" for a, n in actions.items()) or "no products"
+        fetched = self.downloads[self.downloads["status"].isin(("downloaded", "resumed"))]
+        size = int(self.downloads["bytes"].sum()) if len(self.downloads) else 0
+        failed = int((self.products["status"] == FAILED).sum())
+        return f"{shown}; {len(fetched)} files fetched ({size / 1e6:.1f} MB)" + (
+            f"; {failed} products failed" if failed else ""
+        )
+
+
+class SyncIncomplete(ProductDownloadException):
+    """Some products' files could not be fetched; the manifest says which, the next run retries.
+
+    ``report`` is the run's :class:`SyncReport`.
+    """
+
+    def __init__(self, message: str, report: SyncReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _overlap(value: Any) -> pd.Timedelta:
+    try:
+        overlap = (
+            pd.Timedelta(value, unit="s") if isinstance(value, int | float) else pd.Timedelta(value)
+        )
+    except (ValueError, TypeError):
+        overlap = pd.NaT
+    if overlap is pd.NaT or overlap < pd.Timedelta(0):
+        raise ParameterParserException(
+            f"overlap {value!r} is not a duration of zero or more ('1h', '1D', a timedelta, "
+            "or seconds)"
+        )
+    return overlap
+
+
+def _filters_text(filters: dict[str, Any]) -> str:
+    """The filters as canonical text: a mirror's manifest must only ever hold one search."""
+    return json.dumps(filters, sort_keys=True, default=str)
+
+
+def _now() -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass
+class _Product:
+    """A product a run fetches: its row, the files to fetch and how it ends."""
+
+    source: pd.DataFrame  # the frame its row is in (the search's, or the manifest's)
+    position: int
+    plan: Plan
+    files: tuple[SyncedFile, ...]
+    tasks: list[FileTask] = field(default_factory=list)
+    left: int = 0
+    error: str | None = None
+    fetched: int = 0
+    bytes: int = 0
+
+
+class _Mirror:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        collection: str,
+        root: Path,
+        kinds: tuple[str, ...],
+        filters: dict[str, Any],
+        overlap: pd.Timedelta,
+        replaced: str,
+    ) -> None:
+        self.catalogue = catalogue
+        self.collection = collection
+        self.root = root
+        self.kinds = kinds
+        self.filters = filters
+        self.overlap = overlap
+        self.replaced = replaced
+        self.wanted = MirrorState(collection, _filters_text(filters), kinds)
+        self._last_write = 0.0
+        self._write_cost = 0.0
+
+    # ---- the catalogue's side -------------------------------------------------------------
+
+    def _files(
+        self, frame: pd.DataFrame
+    ) -> dict[str, tuple[list[FileTask], tuple[SyncedFile, ...]]]:
+        """Each product's file tasks and their records, by product id."""
+        tasks = file_tasks(row_links(frame, self.kinds), self.root, self.kinds)
+        by_product: dict[str, list[FileTask]] = {str(i): [] for i in frame["id"]}
+        for task in tasks:
+            by_product[task.product].append(task)
+        return {
+            product: (found, tuple(self._synced(t) for t in found))
+            for product, found in by_product.items()
+        }
+
+    def _synced(self, task: FileTask) -> SyncedFile:
+        relative = os.path.relpath(task.target, self.root) if task.problem is None else ""
+        return SyncedFile(task.kind, task.href, task.length, relative, task.checksum)
+
+    def _search(
+        self, state: MirrorState | None, manifest: pd.DataFrame | None
+    ) -> tuple[geopandas.GeoDataFrame, dt.datetime | None, bool]:
+        """The products to look at, the modification date searched from, and whether the
+        result is the whole search (so that a product missing from it is gone)."""
+        since = state.since if state is not None else None
+        if since is not None:
+            since = (pd.Timestamp(since) - self.overlap).to_pydatetime()
+            found = self.catalogue.search(
+                self.collection, modificationDate=(since, None), **self.filters
+            )
+            present = (
+                set()
+                if manifest is None
+                else set(manifest.loc[manifest["syncStatus"] != GONE, "id"])
+            )
+            expected = present | set(found["id"])
+            if self.catalogue.count(self.collection, **self.filters) == len(expected):
+                return found, since, False
+            # products disappeared, or some modified before the window were indexed after it
+        whole = self.catalogue.search(self.collection, **self.filters)
+        if since is not None:
+            whole = pd.concat([whole, found], ignore_index=True)
+        return whole, since, True
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def run(self, *, workers: int | None, progress: bool) -> SyncReport:
+        self.root.mkdir(parents=True, exist_ok=True)
+        manifest, state = read_manifest(self.root)
+        if state is not None:
+            state.check_same_mirror(self.wanted, self.root)
+        began = _now()
+        found, since, whole = self._search(state, manifest)
+        found = found.drop_duplicates("id", keep="last")  # seen twice (overlap): fetched once
+        state = state or self.wanted
+
+        known = {} if manifest is None else {str(row.id): record_of(row) for row in rows(manifest)}
+        looked: list[dict[str, Any]] = []
+        work: dict[str, _Product] = {}
+        columns = list(found.columns)
+        found_files = self._files(found)
+        for position, product in enumerate(found["id"].astype(str)):
+            tasks, files = found_files[product]
+            record = Record(
+                PENDING, found["updated"].iloc[position] if "updated" in columns else None, files
+            )
+            plan = plan_product(known.get(product), record)
+            if plan.fetch:
+                work[product] = _Product(found, position, plan, files, tasks)
+            else:
+                looked.append({"id": product, "action": plan.action, "status": COMPLETE})
+        gone: list[str] = []
+        if manifest is not None:
+            found_ids = set(found["id"].astype(str))
+            missing = ~manifest["id"].astype(str).isin(found_ids)
+            if whole:  # a product the whole search lacks is gone, whatever its state
+                gone = sorted(manifest.loc[missing & (manifest["syncStatus"] != GONE), "id"])
+            else:  # left unfinished by an earlier run, and not modified since: tried again
+                unfinished = manifest[missing & manifest["syncStatus"].isin((PENDING, FAILED))]
+                retried = self._files(unfinished)
+                for position, product in enumerate(unfinished["id"].astype(str)):
+                    record = known[product]
+                    plan = plan_product(record, replace(record, status=PENDING))
+                    tasks = retried[product][0]
+                    work[product] = _Product(unfinished, position, plan, record.files, tasks)
+        for product_id, product in work.items():
+            self._take_away(product.plan.take_away, known.get(product_id))
+
+        table = self._table(manifest, work, gone)
+        self._write(table, state, force=True)
+        report = self._fetch(table, state, work, workers=workers, progress=progress)
+        statuses = dict(zip(table["id"].astype(str), table["syncStatus"], strict=True))
+        complete = all(s in (COMPLETE, GONE) for s in statuses.values())
+        if complete:
+            state = replace(state, complete_until=began.isoformat())
+        self._write(table, state, force=True)
+
+        for product, entry in work.items():
+            looked.append(
+                {
+                    "id": product,
+                    "action": entry.plan.action,
+                    "status": statuses[product],
+                    "files": entry.fetched,
+                    "bytes": entry.bytes,
+                    "error": entry.error,
+                }
+            )
+        looked.extend({"id": g, "action": "gone", "status": GONE} for g in gone)
+        products = pd.DataFrame(
+            looked, columns=["id", "action", "status", "files", "bytes", "error"]
+        ).fillna({"files": 0, "bytes": 0})
+        products[["files", "bytes"]] = products[["files", "bytes"]].astype("int64")
+        return SyncReport(products, report, since, complete, gone)
+
+    def _take_away(self, paths: tuple[str, ...], old: Record | None) -> None:
+        """Remove (or move aside) the old files a new version replaces, partial files too."""
+        stamp = _stamp(old.updated if old is not None else None)
+        for relative in paths:
+            target = self.root / relative
+            with contextlib.suppress(FileNotFoundError):
+                partial_path(target).unlink()
+            if not target.exists():
+                continue
+            if self.replaced == "keep":
+                aside = self.root / REPLACED_DIRECTORY / stamp / relative
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, aside)
+            else:
+                target.unlink()
+
+    def _table(
+        self, manifest: pd.DataFrame | None, work: dict[str, _Product], gone: list[str]
+    ) -> geopandas.GeoDataFrame:
+        """The manifest with the products to fetch recorded pending and the gone ones gone."""
+        parts = []
+        if manifest is not None:
+            kept = manifest[~manifest["id"].astype(str).isin(work)].copy()
+            kept.loc[kept["id"].astype(str).isin(gone), "syncStatus"] = GONE
+            parts.append(kept)
+        sources: dict[int, tuple[pd.DataFrame, list[int], list[str]]] = {}
+        for product in work.values():
+            frame, positions, files = sources.setdefault(
+                id(product.source), (product.source, [], [])
+            )
+            positions.append(product.position)
+            files.append(files_text(product.files))
+        for frame, positions, files in sources.values():
+            chosen = frame.iloc[positions].drop(columns=[c for c in _SYNC if c in frame.columns])
+            parts.append(chosen.assign(syncStatus=PENDING, syncFiles=files, syncError=None))
+        if not parts:
+            return geopandas.GeoDataFrame(
+                {"id": [], **{c: [] for c in _SYNC}}, geometry=[], crs=4326
+            )
+        table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        table = table.sort_values("id", kind="stable").reset_index(drop=True)
+        for name in _SYNC:
+            table[name] = table[name].astype("string")
+        return geopandas.GeoDataFrame(table, geometry="geometry", crs=4326)
+
+    def _fetch(
+        self,
+        table: geopandas.GeoDataFrame,
+        state: MirrorState,
+        work: dict[str, _Product],
+        *,
+        workers: int | None,
+        progress: bool,
+    ) -> pd.DataFrame:
+        positions = {str(p): i for i, p in enumerate(table["id"])}
+        statuses = table["syncStatus"].to_numpy(dtype=object, copy=True)
+        errors = table["syncError"].to_numpy(dtype=object, copy=True)
+        tasks: list[FileTask] = []
+        owners: list[_Product] = []
+        for product_id, product in work.items():
+            product.left = len(product.tasks)
+            if not product.tasks:
+                statuses[positions[product_id]] = COMPLETE
+            tasks.extend(product.tasks)
+            owners.extend([product] * len(product.tasks))
+
+        def ended(index: int, row: dict[str, Any]) -> None:
+            product = owners[index]
+            product.left -= 1
+            if row["status"] == "failed":
+                product.error = product.error or str(row["error"])
+            elif row["status"] in ("downloaded", "resumed"):
+                product.fetched += 1
+            product.bytes += int(row["bytes"])
+            if product.left == 0:
+                at = positions[task_product[index]]
+                statuses[at] = FAILED if product.error else COMPLETE
+                errors[at] = product.error
+                table["syncStatus"] = pd.array(statuses, dtype="string")
+                table["syncError"] = pd.array(errors, dtype="string")
+                self._write(table, state)
+
+        task_product = [t.product for t in tasks]
+        try:
+            report = self.catalogue.download_tasks(
+                tasks,
+                workers=workers,
+                progress=progress,
+                raise_on_failure=False,
+                on_row=ended,
+            )
+        except DownloadInterrupted:
+            self._write(table, state, force=True)
+            raise
+        table["syncStatus"] = pd.array(statuses, dtype="string")
+        table["syncError"] = pd.array(errors, dtype="string")
+        return report
+
+    def _write(
+        self, table: geopandas.GeoDataFrame, state: MirrorState, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_SHARE * self._write_cost:
+            return
+        write_manifest(table, state, self.root)
+        self._last_write = time.monotonic()
+        self._write_cost = self._last_write - now
+
+
+_SYNC = ("syncStatus", "syncFiles", "syncError")
+
+
+def _stamp(updated: Any) -> str:
+    if updated is None or updated != updated:
+        return "unknown"
+    return pd.Timestamp(updated).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def run_sync(
+    catalogue: Catalogue,
+    collection: str,
+    path: str | os.PathLike[str],
+    *,
+    file_types: Any = "data",
+    overlap: Any = DEFAULT_OVERLAP,
+    replaced: str = "remove",
+    workers: int | None = None,
+    progress: bool = True,
+    raise_on_failure: bool = True,
+    filters: dict[str, Any],
+) -> SyncReport:
+    """The checks of :func:`terracat.sync`'s parameters, then one run."""
+    owned = sorted(set(filters) & set(OWNED_FILTERS))
+    if owned:
+        raise ParameterParserException(
+            f"sync chooses {owned} itself (it searches what changed since its last run); "
+            "leave them out"
+        )
+    if replaced not in REPLACED:
+        raise ParameterParserException(
+            f"replaced must be one of {list(REPLACED)}, got {replaced!r}"
+        )
+    mirror = _Mirror(
+        catalogue,
+        collection,
+        Path(path),
+        file_kinds(file_types),
+        filters,
+        _overlap(overlap),
+        replaced,
+    )
+    report = mirror.run(workers=workers, progress=progress)
+    failed = report.products[report.products["status"] == FAILED]
+    if raise_on_failure and len(failed):
+        raise SyncIncomplete(
+            f"sync of {collection} into {path}: {len(failed)} of {len(report.products)} products "
+            f"failed (recorded in the manifest; the next run tries them again); the first, "
+            f"{failed['id'].iloc[0]}: {failed['error'].iloc[0]}",
+            report,
+        )
+    return report
