@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from terracat.server.store import CollectionEntry, iter_files
+from terracat.server.store import DOWNLOAD_PREFIX, CollectionEntry, iter_files
 from terracat.stacio.from_opensearch import stac_item_id
 
 if TYPE_CHECKING:
@@ -140,7 +140,9 @@ class Changes:
             properties["identifier"], properties["title"] = new_id, new
             properties["published"] = properties["updated"] = self.clock.stamp()
             for _, link in iter_files(feature):
-                link["href"] = _copied_href(str(link.get("href", "")), old, new)
+                if not str(link.get("href", "")).startswith(DOWNLOAD_PREFIX):
+                    continue  # not served here: left as the copied product has it
+                link["href"] = _copied_href(link["href"], old, new)
                 if link["href"] in self.store.files:
                     raise ValueError(
                         f"product {new_id!r} would serve {link['href']}, a file another product "

@@ -8,7 +8,9 @@ Parameters are parsed in :mod:`terracat.server.stac_search`; items and collectio
 placeholder base URL that each answer swaps for the request's own: a search then costs the
 store's numpy index (time overlap, bbox) plus ``cql2``'s ``matches`` over the candidates, and
 never a rebuild. Files named in ``alternate.local`` are materialised on disk when their item is
-served, as the OpenSearch face does for ``accessedFrom=MEP``.
+served, as the OpenSearch face does for ``accessedFrom=MEP``. When the store changes
+(:mod:`terracat.server.changes`), only the changed products' items are built again, in a new
+view swapped in for the old.
 
 Errors are the STAC API's: ``{"code", "description"}`` with 400 for a bad parameter and 404 for
 an unknown collection or item. Protected collections are searchable by anyone; their assets
