@@ -8,8 +8,8 @@ a GeoParquet export as a catalogue. Start it in-process (tests, demo, benchmarks
 
 or from a shell with ``terracat serve --demo``.
 
-One store (``store``: collections, products, files, their indexes; ``demo``: the generated one),
-faces over it (``opensearch``: the OGC 17-047r1 pages; ``stac``: the STAC API under ``/stac/``,
+One store (``store``: collections, products, files, their indexes; ``demo``: the generated one;
+``changes``: products added, reprocessed and removed while it serves), faces over it (``opensearch``: the OGC 17-047r1 pages; ``stac``: the STAC API under ``/stac/``,
 its parameters in ``stac_search``, its items from ``stac_items``), the identity provider (``idp``, with its
 routes in ``idp_routes``), fault injection (``faults``) and the deterministic file bytes
 (``content``), put together as one WSGI application by ``app``.
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from terracat.server.app import CatalogueApp
+from terracat.server.changes import Changes
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.faults import FaultPlan, Faults
 from terracat.server.idp import CLIENT_ID, IdentityProvider
@@ -101,6 +102,7 @@ class LocalCatalogue:
             users, access_lifetime=access_lifetime, refresh_lifetime=refresh_lifetime
         )
         self.app = CatalogueApp(self.store, self.settings, self.faults, self.idp)
+        self.changes = Changes(self.app)
         self._host, self._port = host, port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -140,6 +142,99 @@ class LocalCatalogue:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    # ---- changes while serving (terracat.server.changes) ----------------------------------------
+
+    def add_product(self, collection: str, *, like: str, id: str) -> dict[str, Any]:
+        """Add a copy of product ``like`` under the new ``id``, as a catalogue publishes one.
+
+        Its files are new paths (the copied product's name in them replaced by the new one, or
+        the new name put before the file name), so they have their own bytes; ``published``
+        and ``updated`` are now (see :class:`terracat.server.changes.Clock`). It is listed right
+        after ``like``, whose acquisition it shares, and both faces find it at once.
+
+        Parameters
+        ----------
+        collection :
+            the collection's id (or its STAC id)
+        like :
+            the product copied: its id or its item id (the id's last ``:`` part)
+        id :
+            the new product's id; without a ``:``, its item id, put in place of the last part of
+            ``like``'s id
+
+        Returns
+        -------
+        dict
+            the stored feature (OpenSearch shape, as in ``store.collections[c].products``), a copy
+
+        Raises
+        ------
+        KeyError
+            for an unknown collection or product, naming it
+        ValueError
+            for an id the collection has already, or one unfit for file names
+
+        Examples
+        --------
+        >>> s1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
+        >>> with LocalCatalogue(size_scale=1e-3) as local:
+        ...     first = local.store.collections[s1].products[0]
+        ...     new = local.add_product(s1, like=first["id"], id="S1A_NEW_V110")
+        >>> new["id"]
+        'urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1:S1A_NEW_V110'
+        """
+        return self.changes.add_product(collection, like=like, id=id)
+
+    def reprocess_product(
+        self,
+        collection: str,
+        product_id: str,
+        files: Iterable[str] | None = None,
+        *,
+        rename: bool = False,
+    ) -> dict[str, Any]:
+        """Reprocess a product: a new ``updated`` and new bytes for some of its files.
+
+        ``updated`` becomes now, and strictly later than it was. The files named get a new
+        content revision: the same length, other bytes (``FileEntry.read`` and
+        ``content.read(path, start, stop, revision)`` give them). With ``rename`` they get new
+        names instead, a ``_R<n>`` inserted before the extension (``_R2``, then ``_R3`` ...), and
+        the old names are served no more.
+
+        Parameters
+        ----------
+        collection :
+            the collection's id (or its STAC id)
+        product_id :
+            the product's id or its item id
+        files :
+            file names (an href's last path segment); its first ``data`` file when ``None``
+        rename :
+            give the files new names rather than new bytes
+
+        Returns
+        -------
+        dict
+            the stored feature, a copy
+
+        Raises
+        ------
+        KeyError
+            for an unknown collection, product or file name, naming it
+        """
+        return self.changes.reprocess_product(collection, product_id, files, rename=rename)
+
+    def remove_product(self, collection: str, product_id: str) -> None:
+        """Withdraw a product: both faces stop finding it, and its files are answered 404 (and
+        leave the MEP directory).
+
+        Raises
+        ------
+        KeyError
+            for an unknown collection or product, naming it
+        """
+        self.changes.remove_product(collection, product_id)
 
     def config(self) -> CatalogueConfig:
         """A client configuration pointing at this catalogue and its identity provider."""

@@ -17,7 +17,7 @@ import mimetypes
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from terracat.server.settings import Settings
 from terracat.server.stac import PREFIX as STAC_PREFIX
 from terracat.server.stac import StacFace
 from terracat.server.stac import error_document as stac_error
-from terracat.server.store import DOWNLOAD_PREFIX, Store
+from terracat.server.store import DOWNLOAD_PREFIX, FileEntry, Store
 
 __all__ = ["CatalogueApp", "Settings"]
 
@@ -182,9 +182,18 @@ class CatalogueApp:
             entry = self.store.files.get(href)
             target = self.settings.files_dir / relative
             if entry is not None:
-                content.materialise(href, entry.length, target)
+                content.materialise(href, entry.length, target, revision=entry.revision)
             return {**link, "href": target.resolve().as_uri()}
         return {**link, "href": base.rstrip("/") + href}
+
+    def discard(self, paths: Iterable[str]) -> None:
+        """Delete the materialised copies of files no longer served as they were (a product
+        removed or reprocessed), as its files leave the real MEP with it."""
+        if self.settings.files_dir is None:
+            return
+        for path in paths:
+            if path.startswith(DOWNLOAD_PREFIX):
+                (self.settings.files_dir / path[len(DOWNLOAD_PREFIX) :]).unlink(missing_ok=True)
 
     def _download(self, request: Request, verdict: Verdict, path: str) -> Response:
         self.downloads.append(
@@ -219,16 +228,20 @@ class CatalogueApp:
             )
             return Response("", 302, {"Location": login})
         length = entry.length
+        etag = f'"{abs(hash((entry.path, length, entry.revision))):x}"'
         headers = {
             "Accept-Ranges": "bytes",
-            "ETag": f'"{abs(hash((entry.path, length))):x}"',
+            "ETag": etag,
             "Content-Type": mimetypes.guess_type(entry.path)[0] or "application/octet-stream",
         }
         start, stop, status = 0, length, 200
+        # a Range whose If-Range names another revision's ETag gets the whole new file (RFC 9110)
+        if_range = request.headers.get("If-Range")
         if (
             request.headers.get("Range")
             and request.range is not None
             and len(request.range.ranges) == 1
+            and (if_range is None or if_range == etag)
         ):
             satisfiable = request.range.range_for_length(length)
             if satisfiable is None:
@@ -239,12 +252,12 @@ class CatalogueApp:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
         headers["Content-Length"] = str(stop - start)
         # werkzeug sends no body for HEAD and leaves the generator unread
-        body = self._body(entry.path, start, stop, verdict, request.environ.get("werkzeug.socket"))
+        body = self._body(entry, start, stop, verdict, request.environ.get("werkzeug.socket"))
         return Response(body, status, headers, direct_passthrough=True)
 
     @staticmethod
     def _body(
-        path: str, start: int, stop: int, verdict: Verdict, sock: socket.socket | None
+        entry: FileEntry, start: int, stop: int, verdict: Verdict, sock: socket.socket | None
     ) -> Iterator[bytes]:
         cut_at = None
         if verdict.cut_after is not None:
@@ -254,11 +267,11 @@ class CatalogueApp:
         for offset in range(start, stop, BODY_CHUNK):
             end = min(stop, offset + BODY_CHUNK)
             if cut_at is not None and end > cut_at:
-                yield content.read(path, offset, cut_at)
+                yield entry.read(offset, cut_at)
                 if sock is not None:
                     sock.shutdown(socket.SHUT_RDWR)
                 return
-            chunk = content.read(path, offset, end)
+            chunk = entry.read(offset, end)
             if verdict.bandwidth:
                 ahead = (sent + len(chunk)) / verdict.bandwidth - (time.monotonic() - began)
                 if ahead > 0:

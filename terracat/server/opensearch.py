@@ -147,7 +147,7 @@ class OpenSearchFace:
             )
         chosen = selected[start_index - 1 : start_index - 1 + count]
         mode = (args.get("accessedFrom") or "").upper()
-        features = [self._feature_json(collection, int(i), request.host_url, mode) for i in chosen]
+        features = [self._feature_json(index, int(i), request.host_url, mode) for i in chosen]
         return self._page(request, features, len(selected), start_index, count, verdict)
 
     def _page(
@@ -340,10 +340,18 @@ class OpenSearchFace:
 
     # ---- features -----------------------------------------------------------------------------
 
-    def _serialise_feature(self, collection: str, position: int, base: str, mode: str) -> bytes:
-        """A product as JSON, hrefs made absolute for ``base`` and ``mode``; memoised per app."""
-        feature = self.store.index(collection).features[position]
-        return orjson.dumps(self._with_hrefs(feature, base, mode))
+    def _serialise_feature(self, index: ProductIndex, position: int, base: str, mode: str) -> bytes:
+        """A product as JSON, hrefs made absolute for ``base`` and ``mode``; memoised per app.
+
+        Keyed by the index the request searched, so that a page is one snapshot of the store and
+        a changed collection (a new index) never meets a product cached by its old position.
+        """
+        return orjson.dumps(self._with_hrefs(index.features[position], base, mode))
+
+    def changed(self, collection: str) -> None:
+        """Free the products cached for ``collection``'s replaced index, which no request asks
+        for again (the cache is per app, so all of it goes: it refills a page at a time)."""
+        self._feature_json.cache_clear()
 
     def _with_hrefs(self, feature: dict[str, Any], base: str, mode: str) -> dict[str, Any]:
         """The feature with server-relative file paths made absolute for this request."""

@@ -8,7 +8,9 @@ Parameters are parsed in :mod:`terracat.server.stac_search`; items and collectio
 placeholder base URL that each answer swaps for the request's own: a search then costs the
 store's numpy index (time overlap, bbox) plus ``cql2``'s ``matches`` over the candidates, and
 never a rebuild. Files named in ``alternate.local`` are materialised on disk when their item is
-served, as the OpenSearch face does for ``accessedFrom=MEP``.
+served, as the OpenSearch face does for ``accessedFrom=MEP``. When the store changes
+(:mod:`terracat.server.changes`), only the changed products' items are built again, in a new
+view swapped in for the old.
 
 Errors are the STAC API's: ``{"code", "description"}`` with 400 for a bad parameter and 404 for
 an unknown collection or item. Protected collections are searchable by anyone; their assets
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -137,20 +139,26 @@ def error_document(status: int, code: str, description: str) -> Response:
 
 @dataclass
 class _Collection:
-    """One store collection as the STAC face sees it: its items, built once, and the index."""
+    """One store collection as the STAC face sees it: its items, built once, and the index.
+
+    A snapshot of one collection entry: a change of the collection makes a new one (see
+    :meth:`StacFace.splice`), so a request keeps the lists it started with.
+    """
 
     entry: CollectionEntry
     index: ProductIndex
     items: list[dict[str, Any]]
     filtered: list[dict[str, Any]]  # the flat view cql2 evaluates, per item
+    serialised: list[bytes | None] = field(default_factory=list)  # each item's JSON, once served
+    materialised: set[int] = field(default_factory=set)  # items whose local files are on disk
+
+    def __post_init__(self) -> None:
+        if not self.serialised:
+            self.serialised = [None] * len(self.items)
 
     @cached_property
     def positions(self) -> dict[str, int]:
         return {item["id"]: i for i, item in enumerate(self.items)}
-
-    @cached_property
-    def serialised(self) -> list[bytes | None]:
-        return [None] * len(self.items)
 
 
 class StacFace:
@@ -165,7 +173,6 @@ class StacFace:
         self._discovery = discovery_url  # relative to the server's base, e.g. 'auth/realms/...'
         self.by_stac_id = {stac_collection_id(c): c for c in store.collections}
         self._views: dict[str, _Collection] = {}
-        self._served: set[tuple[str, int]] = set()  # products whose local files exist on disk
         self.rules = [
             Rule(f"{PREFIX}/", endpoint="stac_landing"),
             Rule(f"{PREFIX}/conformance", endpoint="stac_conformance"),
@@ -206,40 +213,71 @@ class StacFace:
     # ---- the store as items ------------------------------------------------------------------
 
     def _view(self, stac_id: str) -> _Collection:
-        """The collection's items, built on first use (a 404 for an unknown collection)."""
+        """The collection's items, built on first use (a 404 for an unknown collection).
+
+        Built under the store's lock, so that a change waits for a build rather than be lost
+        in it; a view of an entry the store has since replaced is never answered from.
+        """
         if stac_id not in self.by_stac_id:
             raise StacError(
                 f"Collection {stac_id!r} not found; known: {sorted(self.by_stac_id)}",
                 "NotFound",
                 404,
             )
-        if stac_id not in self._views:
-            entry = self.store.collections[self.by_stac_id[stac_id]]
-            root = f"{PLACEHOLDER}stac/"
-            discovery = f"{PLACEHOLDER}{self._discovery}"
-            items = [
-                stac_item(feature, entry, root, self._unmaterialised, PLACEHOLDER, discovery)
-                for feature in entry.products
-            ]
-            self._views[stac_id] = _Collection(
-                entry,
-                self.store.index(entry.id),
-                items,
-                [item_properties_for_filter(item) for item in items],
-            )
-        return self._views[stac_id]
+        collection = self.by_stac_id[stac_id]
+        view = self._views.get(stac_id)
+        if view is not None and view.entry is self.store.collections[collection]:
+            return view
+        with self.store.lock:
+            entry = self.store.collections[collection]
+            view = self._views.get(stac_id)
+            if view is None or view.entry is not entry:
+                items = [self._build_item(feature, entry) for feature in entry.products]
+                view = self._views[stac_id] = _Collection(
+                    entry,
+                    self.store.index(entry.id),
+                    items,
+                    [item_properties_for_filter(item) for item in items],
+                )
+            return view
+
+    def _build_item(self, feature: dict[str, Any], entry: CollectionEntry) -> dict[str, Any]:
+        root = f"{PLACEHOLDER}stac/"
+        discovery = f"{PLACEHOLDER}{self._discovery}"
+        return stac_item(feature, entry, root, self._unmaterialised, PLACEHOLDER, discovery)
+
+    def splice(self, collection: str, position: int, removed: int, added: int) -> None:
+        """Follow :meth:`Store.splice` (the caller holds the store's lock): the built view gets
+        the ``added`` products' items in place of the ``removed`` ones, in a new view swapped
+        in; the items of the products unchanged are reused, not rebuilt (seconds for the demo's
+        largest collection). Its local files are checked again as its items are served.
+        """
+        stac_id = stac_collection_id(collection)
+        view = self._views.get(stac_id)
+        if view is None:
+            return  # built from the store on first use
+        entry = self.store.collections[collection]
+        stop = position + removed
+        items = [self._build_item(f, entry) for f in entry.products[position : position + added]]
+        filtered = [item_properties_for_filter(item) for item in items]
+        self._views[stac_id] = _Collection(
+            entry,
+            self.store.index(collection),
+            [*view.items[:position], *items, *view.items[stop:]],
+            [*view.filtered[:position], *filtered, *view.filtered[stop:]],
+            [*view.serialised[:position], *[None] * added, *view.serialised[stop:]],
+        )
 
     def _unmaterialised(self, link: dict[str, Any], base: str, mode: str) -> dict[str, Any]:
         return self._resolve_link(link, base, mode, materialise=False)
 
     def _materialise(self, view: _Collection, position: int) -> None:
-        """Write the files ``alternate.local`` names for this item, once per product."""
-        key = (view.entry.id, position)
-        if key in self._served or self.settings.files_dir is None:
+        """Write the files ``alternate.local`` names for this item, once per product and view."""
+        if position in view.materialised or self.settings.files_dir is None:
             return
         for _, link in iter_files(view.entry.products[position]):
             self._resolve_link(link, PLACEHOLDER, "MEP")
-        self._served.add(key)
+        view.materialised.add(position)
 
     # ---- search ----------------------------------------------------------------------------
 
@@ -316,7 +354,8 @@ class StacFace:
         return {"rel": rel, "type": GEOJSON, "method": "GET", "href": href}
 
     def _item_json(self, view: _Collection, position: int, search: Search | None) -> bytes:
-        item = with_checksums(view.items[position])  # hashed when first served, not built
+        # hashed when first served, not built
+        item = with_checksums(view.items[position], self.store.files)
         if search is not None and (search.include is not None or search.exclude):
             return orjson.dumps(_project(item, search.include, search.exclude))
         cached = view.serialised[position]

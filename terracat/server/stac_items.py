@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from terracat.server import content
-from terracat.server.store import DOWNLOAD_PREFIX, CollectionEntry, iter_files
+from terracat.server.store import DOWNLOAD_PREFIX, CollectionEntry, FileEntry, iter_files
 from terracat.stacio.from_opensearch import (
     AUTH_SCHEME,
     PROVIDERS,
@@ -211,13 +211,18 @@ def item_properties_for_filter(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def served_checksum(path: str, length: int) -> str:
+def served_checksum(path: str, length: int, revision: int = 0) -> str:
     """The ``file:checksum`` (sha2-256 multihash) of the bytes the app serves at ``path``."""
-    return "1220" + hashlib.sha256(content.read(path, 0, length)).hexdigest()
+    return "1220" + hashlib.sha256(content.read(path, 0, length, revision)).hexdigest()
 
 
-def with_checksums(item: dict[str, Any]) -> dict[str, Any]:
+def with_checksums(
+    item: dict[str, Any], files: Mapping[str, FileEntry] | None = None
+) -> dict[str, Any]:
     """``item`` with ``file:checksum`` on each asset the app serves, filled in place, once.
+
+    ``files`` is the store's files table, which knows each file's content revision (0 for a
+    path it lacks, or without it).
 
     Lazy on purpose: a checksum costs some 50 microseconds a file (the content generator's
     seeding), so hashing while every item of a collection is built would double the first
@@ -229,5 +234,7 @@ def with_checksums(item: dict[str, Any]) -> dict[str, Any]:
             continue
         path = urlsplit(str(asset.get("href", ""))).path
         if path.startswith(DOWNLOAD_PREFIX):
-            asset["file:checksum"] = served_checksum(path, int(asset["file:size"]))
+            entry = files.get(path) if files is not None else None
+            revision = entry.revision if entry is not None else 0
+            asset["file:checksum"] = served_checksum(path, int(asset["file:size"]), revision)
     return item

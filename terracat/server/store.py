@@ -3,13 +3,20 @@
 Filtering runs on numpy columns built once per collection (times, bounding boxes, cloud cover,
 orbits, identifiers), so a query over thousands of products costs microseconds per product and
 exact geometry tests run only on the bounding-box candidates.
+
+The store changes while the server runs (:meth:`Store.splice`, for :mod:`terracat.server.changes`):
+never in place, always by swapping in new objects (a collection entry with a new products list, a
+new files table), so that a request thread keeps reading the consistent snapshot it started with,
+and an index is rebuilt whenever the products list it was built from is no longer the current one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import shapely
 
+from terracat.server import content
 from terracat.stacio.from_opensearch import acquisition
 
 __all__ = [
@@ -54,12 +62,18 @@ class CollectionEntry:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A file the local catalogue can serve: its size and whether its collection needs a login."""
+    """A file the local catalogue can serve: its size, whether its collection needs a login, and
+    its content revision (0 until the catalogue reprocesses it; see :func:`content.read`)."""
 
     path: str
     length: int
     collection: str
     protected: bool
+    revision: int = 0
+
+    def read(self, start: int = 0, stop: int | None = None) -> bytes:
+        """Bytes ``[start, stop)`` (default: all) of the file as it is served now."""
+        return content.read(self.path, start, self.length if stop is None else stop, self.revision)
 
 
 def _timestamps(values: Iterable[str | None]) -> np.ndarray:
@@ -167,27 +181,77 @@ def iter_files(feature: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
             yield kind, link
 
 
+def _served_files(
+    feature: dict[str, Any], entry: CollectionEntry, revisions: Mapping[str, int]
+) -> Iterable[FileEntry]:
+    """The files of a product the app serves: those under ``/download/`` with a length."""
+    for _, link in iter_files(feature):
+        href = link.get("href", "")
+        if href.startswith(DOWNLOAD_PREFIX) and link.get("length") is not None:
+            yield FileEntry(
+                href, int(link["length"]), entry.id, entry.protected, revisions.get(href, 0)
+            )
+
+
 class Store:
-    """Collections by id, their product indexes, and every servable file by path."""
+    """Collections by id, their product indexes, and every servable file by path.
+
+    ``lock`` serialises changes (and the faces' rebuilds that must not interleave with one);
+    reading needs no lock, as changes swap new objects in (see the module docstring).
+    """
 
     def __init__(self, collections: Iterable[CollectionEntry]) -> None:
         self.collections: dict[str, CollectionEntry] = {c.id: c for c in collections}
         self._indexes: dict[str, ProductIndex] = {}
         self.files: dict[str, FileEntry] = {}
+        self.lock = threading.RLock()
         for entry in self.collections.values():
             for feature in entry.products:
-                for _, link in iter_files(feature):
-                    href = link.get("href", "")
-                    if href.startswith(DOWNLOAD_PREFIX) and link.get("length") is not None:
-                        self.files[href] = FileEntry(
-                            href, int(link["length"]), entry.id, entry.protected
-                        )
+                self.files.update((f.path, f) for f in _served_files(feature, entry, {}))
 
     def index(self, collection: str) -> ProductIndex:
-        """The product index of a collection, built on first use (a KeyError if unknown)."""
-        if collection not in self._indexes:
-            self._indexes[collection] = ProductIndex(self.collections[collection].products)
-        return self._indexes[collection]
+        """The product index of a collection, built on first use and again after a change (a
+        KeyError if unknown)."""
+        products = self.collections[collection].products
+        index = self._indexes.get(collection)
+        if index is None or index.features is not products:
+            index = self._indexes[collection] = ProductIndex(products)
+        return index
+
+    def splice(
+        self,
+        collection: str,
+        position: int,
+        removed: int,
+        added: list[dict[str, Any]],
+        revisions: Mapping[str, int] | None = None,
+    ) -> set[str]:
+        """Replace products ``[position, position + removed)`` of a collection by ``added``.
+
+        Their files follow: the removed products' are no longer served (unless an added product
+        has them too), the added products' are, at the content revision ``revisions`` gives (else
+        the one the path had, else 0). The files table is swapped in before the collection, so that a product found
+        has its files. Returns the paths gone or served with other bytes now (a caller holds
+        :attr:`lock`).
+        """
+        entry = self.collections[collection]
+        paths = {
+            link.get("href")
+            for f in entry.products[position : position + removed]
+            for _, link in iter_files(f)
+        }
+        old = {path: self.files[path] for path in paths if path in self.files}
+        known = {path: f.revision for path, f in old.items()} | dict(revisions or {})
+        new = {f.path: f for feature in added for f in _served_files(feature, entry, known)}
+        files = {path: f for path, f in self.files.items() if path not in old}
+        files.update(new)
+        products = [*entry.products[:position], *added, *entry.products[position + removed :]]
+        self.files = files
+        self.collections = {
+            **self.collections,
+            collection: dataclasses.replace(entry, products=products),
+        }
+        return {path for path, before in old.items() if new.get(path) != before}
 
 
 def load_parquet_store(path: str | Path) -> list[CollectionEntry]:
