@@ -11,7 +11,6 @@ import pytest
 
 import terracat
 from terracat.server import LocalCatalogue
-from terracat.server.content import read
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.store import CollectionEntry
 from terracat.sync import MANIFEST_NAME
@@ -59,6 +58,4 @@ def tree(root: Path) -> dict[str, bytes]:
 def served(local: LocalCatalogue, href: str) -> bytes:
     """The bytes the local catalogue serves at ``href`` now."""
     path = "/" + href.split("/", 3)[3]
-    entry = local.store.files[path]
-    revision = getattr(entry, "revision", 0)
-    return read(path, 0, entry.length, **({"revision": revision} if revision else {}))
+    return local.store.files[path].read()
