@@ -30,8 +30,9 @@ from terracat.frame import FILE_COLUMNS
 from terracat.products import file_kinds
 from terracat.protocols.base import Partition
 from terracat.request import SearchRequest
+from terracat.transfer import REPORT_COLUMNS, FileTask
 
-__all__ = ["download", "search"]
+__all__ = ["download", "search", "sync"]
 
 TOKEN_MINIMUM = 120
 """Seconds an access token handed to the workers must still be valid for (else it is renewed).
@@ -157,6 +158,20 @@ def search(
         return dask.dataframe.from_delayed(parts, meta=meta, verify_meta=False)
 
 
+def _worker_catalogue(config: CatalogueConfig, access_token: str | None) -> Catalogue:
+    """A worker's catalogue, signed in with the token the client handed over (if any)."""
+    catalogue = Catalogue(config)
+    if access_token is not None:
+        catalogue.sign_in_with(StaticBearer(access_token, TokenScope.of(config)))
+    return catalogue
+
+
+def _worker_token(catalogue: Catalogue) -> str | None:
+    """An access token for the workers, who cannot renew a sign-in: a fresh one."""
+    signer = catalogue.signer
+    return signer.token_for(TOKEN_MINIMUM) if signer is not None else None
+
+
 def _download_rows(
     rows: pd.DataFrame,
     config: CatalogueConfig,
@@ -164,9 +179,7 @@ def _download_rows(
     options: dict[str, Any],
     access_token: str | None,
 ) -> pd.DataFrame:
-    catalogue = Catalogue(config)
-    if access_token is not None:
-        catalogue.sign_in_with(StaticBearer(access_token, TokenScope.of(config)))
+    catalogue = _worker_catalogue(config, access_token)
     try:
         return rows.terracat.download(
             path, catalogue=catalogue, progress=False, raise_on_failure=False, **options
@@ -199,9 +212,7 @@ def download(
         origin = attrs.get("terracat", {})
         catalogue = catalogue_for(origin.get("catalogue"), origin.get("client"))
     options = {"file_types": file_types, "workers": workers, "overwrite": overwrite}
-    # the workers cannot renew a sign-in: they get a fresh access token
-    signer = catalogue.signer
-    token = signer.token_for(TOKEN_MINIMUM) if signer is not None else None
+    token = _worker_token(catalogue)
     target = os.fspath(path)
     if isinstance(frame, pd.DataFrame):
         count = partitions or max(1, min(len(frame), 64))
@@ -227,3 +238,100 @@ def download(
             f"{len(failed)} of {len(report)} files failed, the first: {failed['error'].iloc[0]}"
         )
     return report
+
+
+def _fetch_chunk(
+    config: CatalogueConfig,
+    chunk: list[tuple[int, FileTask]],
+    workers: int | None,
+    access_token: str | None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """On a worker: one chunk of a sync's file tasks, each report row with the task's index."""
+    catalogue = _worker_catalogue(config, access_token)
+    try:
+        report = catalogue.download_tasks(
+            [task for _, task in chunk], workers=workers, progress=False, raise_on_failure=False
+        )
+    finally:
+        catalogue.close()
+    return [(index, row) for (index, _), row in zip(chunk, report.to_dict("records"), strict=True)]
+
+
+def _finished_one_by_one(dask: Any, parts: list[Any]) -> Any:
+    """The chunks' results as each ends on a ``dask.distributed`` cluster, else all at once."""
+    try:
+        from distributed import as_completed, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):  # no distributed, or no client: the local scheduler
+        yield from dask.compute(*parts)
+        return
+    for future in as_completed(client.compute(parts)):
+        yield future.result()
+
+
+def sync(
+    collection: str,
+    path: str | os.PathLike[str],
+    *,
+    file_types: Any = "data",
+    catalogue: Catalogue | None = None,
+    partition_size: int = PARTITION_SIZE,
+    partitions: int | None = None,
+    workers: int | None = None,
+    raise_on_failure: bool = True,
+    **options: Any,
+) -> Any:
+    """:func:`terracat.sync` for large mirrors: the search partitioned, the files fetched on the
+    Dask workers (``path`` visible to all of them).
+
+    The manifest stays with the client, which records each product as the chunk of products
+    holding it ends on the cluster (on the local scheduler, once all have ended; a killed run
+    still resumes, from the files on disk). ``partitions`` is how many chunks the products
+    are spread over (64 at most by default); ``workers`` the files each worker fetches at once;
+    other options (``overlap``, ``replaced``, the search's filters) are :func:`terracat.sync`'s.
+    """
+    from terracat.sync.mirror import run_sync
+
+    dask = _dask()
+    catalogue = default_catalogue(catalogue)
+    options.setdefault("progress", False)
+    own = {k: options.pop(k) for k in ("overlap", "replaced", "progress") if k in options}
+
+    def partitioned(**query: Any) -> geopandas.GeoDataFrame:
+        frame = search(collection, catalogue=catalogue, partition_size=partition_size, **query)
+        return geopandas.GeoDataFrame(frame.compute())
+
+    def fetch(tasks: list[FileTask], *, on_row: Any, workers: int | None, **_: Any) -> pd.DataFrame:
+        by_product: dict[str, list[tuple[int, FileTask]]] = {}
+        for index, task in enumerate(tasks):
+            by_product.setdefault(task.product, []).append((index, task))
+        count = partitions or max(1, min(len(by_product), 64))
+        chunks: list[list[tuple[int, FileTask]]] = [[] for _ in range(count)]
+        for n, product_tasks in enumerate(by_product.values()):
+            chunks[n % count].extend(product_tasks)
+        token = _worker_token(catalogue)
+        parts = [
+            dask.delayed(_fetch_chunk)(catalogue.config, chunk, workers, token)
+            for chunk in chunks
+            if chunk
+        ]
+        rows: list[dict[str, Any] | None] = [None] * len(tasks)
+        for finished in _finished_one_by_one(dask, parts):
+            for index, row in finished:
+                rows[index] = row
+                on_row(index, row)
+        return pd.DataFrame([r for r in rows if r is not None], columns=list(REPORT_COLUMNS))
+
+    return run_sync(
+        catalogue,
+        collection,
+        path,
+        file_types=file_types,
+        workers=workers,
+        raise_on_failure=raise_on_failure,
+        filters=options,
+        search=partitioned,
+        fetch=fetch,
+        **own,
+    )

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,11 @@ from terracat.sync.plan import (
 from terracat.transfer import DownloadInterrupted, FileTask, file_tasks, partial_path
 
 __all__ = ["DEFAULT_OVERLAP", "REPLACED", "SyncIncomplete", "SyncReport", "run_sync"]
+
+Search = Callable[..., geopandas.GeoDataFrame]
+"""Searches the mirrored collection with the filters given (a Dask sync: partitioned)."""
+Fetch = Callable[..., pd.DataFrame]
+"""Fetches file tasks as ``Catalogue.download_tasks`` does, telling ``on_row`` of each as it ends."""
 
 DEFAULT_OVERLAP = pd.Timedelta(days=1)
 """How far back of the last complete run a run looks again: catalogues index products late."""
@@ -162,8 +169,12 @@ class _Mirror:
         filters: dict[str, Any],
         overlap: pd.Timedelta,
         replaced: str,
+        search: Search | None = None,
+        fetch: Fetch | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self.search = search or functools.partial(catalogue.search, collection)
+        self.fetch = fetch or catalogue.download_tasks
         self.collection = collection
         self.root = root
         self.kinds = kinds
@@ -201,9 +212,7 @@ class _Mirror:
         since = state.since if state is not None else None
         if since is not None:
             since = (pd.Timestamp(since) - self.overlap).to_pydatetime()
-            found = self.catalogue.search(
-                self.collection, modificationDate=(since, None), **self.filters
-            )
+            found = self.search(modificationDate=(since, None), **self.filters)
             present = (
                 set()
                 if manifest is None
@@ -213,7 +222,7 @@ class _Mirror:
             if self.catalogue.count(self.collection, **self.filters) == len(expected):
                 return found, since, False
             # products disappeared, or some modified before the window were indexed after it
-        whole = self.catalogue.search(self.collection, **self.filters)
+        whole = self.search(**self.filters)
         if since is not None:
             whole = pd.concat([whole, found], ignore_index=True)
         return whole, since, True
@@ -373,12 +382,8 @@ class _Mirror:
 
         task_product = [t.product for t in tasks]
         try:
-            report = self.catalogue.download_tasks(
-                tasks,
-                workers=workers,
-                progress=progress,
-                raise_on_failure=False,
-                on_row=ended,
+            report = self.fetch(
+                tasks, workers=workers, progress=progress, raise_on_failure=False, on_row=ended
             )
         except DownloadInterrupted:
             self._write(table, state, force=True)
@@ -419,8 +424,11 @@ def run_sync(
     progress: bool = True,
     raise_on_failure: bool = True,
     filters: dict[str, Any],
+    search: Search | None = None,
+    fetch: Fetch | None = None,
 ) -> SyncReport:
-    """The checks of :func:`terracat.sync`'s parameters, then one run."""
+    """The checks of :func:`terracat.sync`'s parameters, then one run (``search`` and
+    ``fetch``: how, where not the catalogue's own search and downloader)."""
     owned = sorted(set(filters) & set(OWNED_FILTERS))
     if owned:
         raise ParameterParserException(
@@ -439,6 +447,8 @@ def run_sync(
         filters,
         _overlap(overlap),
         replaced,
+        search,
+        fetch,
     )
     report = mirror.run(workers=workers, progress=progress)
     failed = report.products[report.products["status"] == FAILED]

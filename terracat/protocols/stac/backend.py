@@ -383,14 +383,14 @@ class StacBackend:
     def _windows(
         self, body: dict[str, Any], method: str, most: int, local: Any = None
     ) -> list[StacWindow]:
-        def count(interval: str) -> int:
-            return matched(self.fetch, self._call({**body, "datetime": interval}, method, 1))
+        def count(interval: str | None) -> int:
+            return matched(self.fetch, self._call(_during(body, interval), method, 1))
 
         found = windows(count, body.get("datetime"), most, self.config.search_workers)
         text = None if local is None else local.to_text()
         return [
             StacWindow(
-                self._call({**body, "datetime": span}, method, self.page_size),
+                self._call(_during(body, span), method, self.page_size),
                 total,
                 low,
                 high,
@@ -462,3 +462,10 @@ def _matches(expression: Any, text: str | bytes | msgspec.Raw) -> bool:
         return bool(expression.matches(msgspec.json.decode(text)))
     except Exception:  # cql2 cannot reduce a comparison with a property the item lacks
         return False
+
+
+def _during(body: dict[str, Any], interval: str | None) -> dict[str, Any]:
+    """``body`` searching within ``interval`` (``None``: all time, no ``datetime`` at all)."""
+    if interval is None:
+        return {k: v for k, v in body.items() if k != "datetime"}
+    return {**body, "datetime": interval}

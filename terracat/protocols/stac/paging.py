@@ -384,7 +384,7 @@ def _bounds(interval: str | None) -> Span:
 
 def windows(
     count: Callable[[str], int], interval: str | None, most: int, workers: int
-) -> list[tuple[str, int, dt.datetime | None, dt.datetime | None]]:
+) -> list[tuple[str | None, int, dt.datetime | None, dt.datetime | None]]:
     """Time windows covering ``interval`` (a STAC ``datetime``), each of at most ``most`` items.
 
     ``count(datetime)`` is the search's ``numberMatched`` over one window; the halving is
@@ -393,8 +393,10 @@ def windows(
     begins in. Returns ``(datetime, total, low, high)`` of each window, in time order.
     """
 
-    def text(span: Span) -> str:
+    def text(span: Span) -> str | None:
         low, high = span.low_text or "..", span.high_text or ".."
+        if low == high == "..":
+            return None  # all time: no datetime at all ('..' alone is no interval)
         return f"{low}/{high}" if low != high else low
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -149,6 +149,21 @@ def test_split_windows_join_exactly(local_catalogue, stac):
     assert sorted(owned) == sorted(whole["id"])
 
 
+def test_a_search_of_all_time_is_cut_into_windows_too(local_catalogue, stac):
+    # no start or end: the windows' first count is of all time, sent without a datetime (a
+    # lone '..' is no interval, and the catalogue refuses it)
+    query = {"tileId": "31UFS", "cloudCover": 20}
+    whole = terracat.Catalogue(stac_config(local_catalogue, search_workers=1)).search(
+        NDVI_URN, **query
+    )
+    small = terracat.Catalogue(stac_config(local_catalogue, page_size=10))
+    windowed = small.search(NDVI_URN, **query)
+    assert len(whole) > 4 * 10  # more than WINDOWED_PAGES pages: cut into time windows
+    assert sorted(windowed["id"]) == sorted(whole["id"]) and windowed["id"].is_unique
+    _, parts = small.backend.partitions(SearchRequest.for_products(NDVI_URN, **query), 25)
+    assert len(parts) > 1 and parts[0].low is None and parts[-1].high is None
+
+
 def _no_filter_proxy(local_url: str):
     """A STAC API that declares no Filter extension; everything else from the local face."""
 
