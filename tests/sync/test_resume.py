@@ -106,3 +106,51 @@ def test_a_first_run_killed_anywhere_and_run_again_ends_as_an_uninterrupted_one(
     assert {p for p, s in status.items() if s == "skipped"} == complete & set(status)
     begun = {p.removesuffix(PARTIAL_SUFFIX) for p in left if p.endswith(PARTIAL_SUFFIX)}
     assert {p for p, s in status.items() if s == "resumed"} <= begun
+
+
+def _reprocess_some(local: LocalCatalogue, seed: int) -> None:
+    """New products, files with new bytes under their old names, renamed files, a removal."""
+    ids = [p["id"] for p in local.store.collections[NDVI].products]
+    chosen = random.Random(seed).sample(ids, 6)
+    local.add_product(NDVI, like=chosen[0], id=f"S2A_ADDED{seed}_V210")
+    names = [link["href"].rsplit("/", 1)[-1] for link in _links(local, chosen[1])]
+    local.reprocess_product(NDVI, chosen[1], names)  # every file of it: same names, new bytes
+    local.reprocess_product(NDVI, chosen[2])
+    local.reprocess_product(NDVI, chosen[3], rename=True)
+    local.reprocess_product(NDVI, chosen[4])
+    local.remove_product(NDVI, chosen[5])
+
+
+def _links(local: LocalCatalogue, product: str) -> list[dict]:
+    feature = next(p for p in local.store.collections[NDVI].products if p["id"] == product)
+    links = feature["properties"]["links"]
+    return [
+        link
+        for kind in ("data", "related", "previews", "alternates")
+        for link in links.get(kind) or []
+    ]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_over_reprocessed_products_killed_anywhere_ends_as_an_uninterrupted_one(
+    tmp_path, seed
+):
+    # a catalogue of its own: the products change under it
+    with LocalCatalogue([small_collection()]) as local:
+        for mirror in ("whole", "killed"):
+            assert _sync(local, tmp_path / mirror).complete
+        _reprocess_some(local, seed)
+        local.faults.set(bandwidth=BANDWIDTH, routes={"download"})
+        began = time.monotonic()
+        whole = _sync(local, tmp_path / "whole")
+        took = time.monotonic() - began
+        assert whole.complete and whole.gone
+
+        _killed_run(local, tmp_path / "killed", random.Random(seed).uniform(0.0, took))
+        local.faults.clear()
+        again = _sync(local, tmp_path / "killed")
+
+    assert again.complete
+    # files of the old versions never survive as complete files of the new ones
+    assert tree(tmp_path / "killed") == tree(tmp_path / "whole")
+    pd.testing.assert_frame_equal(_manifest(tmp_path / "killed"), _manifest(tmp_path / "whole"))
