@@ -612,6 +612,7 @@ def serve(
         faults=plan,
         size_scale=size_scale if size_scale is not None else DEFAULT_SIZE_SCALE,
     )
+    _stop_on_signals()
     local.start()
     click.echo(f"serving {local.url} (OpenSearch) and {local.url}stac/ (STAC API)")
     click.echo(f"collections: {', '.join(local.store.collections)}")
@@ -623,6 +624,22 @@ def serve(
         pass
     finally:
         local.stop()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl+C and SIGTERM (a container's or a service manager's stop) both stop the server.
+
+    SIGINT is handled even where it was inherited ignored, as a shell does to the commands it
+    starts in the background: Python then installs no handler of its own, and the server could
+    only be killed.
+    """
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 @main.command()

@@ -52,6 +52,28 @@ def _check_serving(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background command
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_stops_cleanly_on_sigint_and_sigterm_even_started_in_the_background(stop):
+    with subprocess.Popen(
+        [TERRACAT, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_ignoring_sigint,
+    ) as process:
+        try:
+            url = process.stdout.readline().split(" ")[1]
+            assert requests.get(f"{url}stac/", timeout=30).ok
+            process.send_signal(stop)
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+
+
 def test_serve_rejects_a_bad_fault_knob_in_one_line():
     result = subprocess.run(
         [TERRACAT, "serve", "--port", "0", "--error-rate", "2"],
