@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ import requests
 
 from terracat.server import FaultPlan, LocalCatalogue
 from terracat.server.faults import Faults
+
+# The Ctrl-C tests send real SIGINTs, to this process and to the commands it starts. A suite run
+# in the background (``pytest &``, nohup) inherits SIGINT ignored, which Python then leaves alone
+# and its children inherit in turn: handled here, children start with the default again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
 
