@@ -56,6 +56,7 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("README.md", "benchmarks.stac_parse"): "a benchmark: needs the bench extra's peers",
     ("README.md", "import terracat.dask"): "a day of Sentinel-1 since 2020 into out/: minutes",
     ("cli.rst", "terracat download [COLLECTION] DIRECTORY"): "a synopsis, not a command",
+    ("cli.rst", "terracat sync COLLECTION DIRECTORY"): "a synopsis, not a command",
     ("cli.rst", "terracat login --device"): "interactive: a code confirmed from another device",
     ("cli.rst", "--end 2022-02-02 --login"): (
         "needs 'terracat login' against $TERRACAT_URL's identity provider, Terrascope's"
