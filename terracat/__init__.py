@@ -25,12 +25,13 @@ from terracat.exceptions import (
     ParameterParserException,
     ProductDownloadException,
     SearchException,
+    SyncIncomplete,
     TerracatError,
     TerracatWarning,
     TooManyResultsException,
 )
+from terracat.mirroring import SyncReport, sync
 from terracat.products import Collection, Product, ProductFile, ProductFileType
-from terracat.sync import sync
 
 __all__ = [
     "AuthenticationException",
@@ -45,6 +46,8 @@ __all__ = [
     "ProductFile",
     "ProductFileType",
     "SearchException",
+    "SyncIncomplete",
+    "SyncReport",
     "TerracatError",
     "TerracatWarning",
     "TooManyResultsException",

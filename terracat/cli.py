@@ -451,7 +451,6 @@ def sync(
     The exit code is 1 when some products failed (the next run tries them again).
     """
     import terracat
-    from terracat.transfer import DownloadInterrupted
 
     _sign_in(catalogue, username, password, cached)
     given = {
@@ -475,7 +474,7 @@ def sync(
             raise_on_failure=False,
             **filters,
         )
-    except DownloadInterrupted:
+    except KeyboardInterrupt:  # a DownloadInterrupted, or Ctrl-C while it searched
         click.echo("interrupted: run the same command again to resume", err=True)
         sys.exit(130)
     click.echo(f"{directory}: {report.summary()}")

@@ -291,7 +291,7 @@ def sync(
     are spread over (64 at most by default); ``workers`` the files each worker fetches at once;
     other options (``overlap``, ``replaced``, the search's filters) are :func:`terracat.sync`'s.
     """
-    from terracat.sync.mirror import run_sync
+    from terracat.mirroring.run import run_sync
 
     dask = _dask()
     catalogue = default_catalogue(catalogue)

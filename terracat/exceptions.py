@@ -8,6 +8,7 @@
     ├── SearchException               the catalogue refused or botched a search (carries the response)
     ├── TooManyResultsException       the result set is deeper than the catalogue lets a client page
     ├── ProductDownloadException      a product file cannot be downloaded
+    │   └── SyncIncomplete            a sync ended with some products failed (carries its report)
     └── AuthenticationException       signing in or renewing a token failed
 
     TerracatWarning                   the base of every warning terracat emits
@@ -26,6 +27,7 @@ __all__ = [
     "ParameterParserException",
     "ProductDownloadException",
     "SearchException",
+    "SyncIncomplete",
     "TerracatError",
     "TerracatWarning",
     "TooManyResultsException",
@@ -54,6 +56,15 @@ class TooManyResultsException(TerracatError):
 
 class ProductDownloadException(TerracatError):
     """Raised when the product cannot be downloaded."""
+
+
+class SyncIncomplete(ProductDownloadException):
+    """A sync ended with some products' files not fetched; the manifest records them failed and
+    the next run tries them again. ``report`` is the run's :class:`terracat.SyncReport`."""
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class AuthenticationException(TerracatError):

@@ -204,7 +204,7 @@ def test_user_mistakes_get_one_line_and_exit_2(local_catalogue, tmp_path, args, 
 
 
 @pytest.mark.parametrize(
-    "command", ["collections", "search", "count", "download", "login", "serve", "demo"]
+    "command", ["collections", "search", "count", "download", "sync", "login", "serve", "demo"]
 )
 def test_every_command_has_help(command):
     result = subprocess.run(

@@ -48,6 +48,7 @@ def _last_query(local: LocalCatalogue) -> dict[str, list[str]]:
 
 
 def test_public_names_are_exactly_the_intended_ones():
+    assert [name for name in terracat.__all__ if not hasattr(terracat, name)] == []
     assert sorted(terracat.__all__) == sorted(
         [
             "AuthenticationException",
@@ -62,6 +63,8 @@ def test_public_names_are_exactly_the_intended_ones():
             "ProductFile",
             "ProductFileType",
             "SearchException",
+            "SyncIncomplete",
+            "SyncReport",
             "TerracatError",
             "TerracatWarning",
             "TooManyResultsException",

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import terracat
+from terracat.mirroring import MANIFEST_NAME
 from terracat.server import LocalCatalogue
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.store import CollectionEntry
-from terracat.sync import MANIFEST_NAME
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 TILE = "31UFS"

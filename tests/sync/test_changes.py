@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import terracat
-from terracat.sync import MANIFEST_NAME
+from terracat.mirroring import MANIFEST_NAME
 
 from .conftest import NDVI, PRODUCTS, catalogue_of, served, tree
 

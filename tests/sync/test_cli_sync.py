@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import terracat
+from terracat.mirroring import MANIFEST_NAME
 from terracat.server import LocalCatalogue
-from terracat.sync import MANIFEST_NAME
 
 from .conftest import NDVI, PRODUCTS, TILE, catalogue_of
 
@@ -86,7 +86,7 @@ def test_runs_print_what_they_fetched_then_nothing_then_the_product_gone(small, 
     second = _sync(mirror, *FILTERS, url=small.url)
 
     assert second.returncode == 0, second.stderr
-    assert second.stdout == f"{mirror}: no products; 0 files fetched (0.0 MB)\n"
+    assert second.stdout == f"{mirror}: nothing changed; 0 files fetched (0.0 MB)\n"
     assert _downloads(small, since) == []
     searches = _searches(small, since)
     assert len(searches) == 2 and "modificationDate=" in searches[0]  # the window, the count

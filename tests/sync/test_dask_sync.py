@@ -10,7 +10,7 @@ from distributed import Client, LocalCluster
 
 import terracat
 import terracat.dask
-from terracat.sync import MANIFEST_NAME
+from terracat.mirroring import MANIFEST_NAME
 
 from .conftest import NDVI, PRODUCTS, catalogue_of, tree
 

@@ -6,7 +6,15 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terracat.sync.plan import COMPLETE, FAILED, GONE, PENDING, Record, SyncedFile, plan_product
+from terracat.mirroring.plan import (
+    COMPLETE,
+    FAILED,
+    GONE,
+    PENDING,
+    Record,
+    SyncedFile,
+    plan_product,
+)
 
 INSTANTS = st.sampled_from(
     [None, pd.NaT, pd.Timestamp("2026-01-01T00:00:00Z"), pd.Timestamp("2026-02-01T00:00:00Z")]

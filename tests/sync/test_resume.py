@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 import terracat
+from terracat.mirroring import MANIFEST_NAME
 from terracat.server import LocalCatalogue
-from terracat.sync import MANIFEST_NAME
 from terracat.transfer import PARTIAL_SUFFIX
 
 from .conftest import NDVI, catalogue_of, small_collection, tree
@@ -65,7 +65,7 @@ def _manifest(root: Path) -> pd.DataFrame:
     return pd.DataFrame(frame.drop(columns="geometry")).assign(geometry=frame.geometry.to_wkt())
 
 
-def _sync(local: LocalCatalogue, target: Path) -> terracat.sync.SyncReport:
+def _sync(local: LocalCatalogue, target: Path) -> terracat.SyncReport:
     return terracat.sync(
         NDVI, target, file_types="all", catalogue=catalogue_of(local, "opensearch"), progress=False
     )

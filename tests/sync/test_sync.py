@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import terracat
-from terracat import ParameterParserException
-from terracat.sync import MANIFEST_NAME, SyncIncomplete
+from terracat import ParameterParserException, SyncIncomplete
+from terracat.mirroring import MANIFEST_NAME
 
 from .conftest import NDVI, PRODUCTS, catalogue_of, served, tree
 
@@ -73,14 +73,30 @@ def test_an_unchanged_catalogue_costs_one_search_and_one_count_and_no_download(
     assert tree(tmp_path) == before_tree
 
 
-def test_a_mirror_refuses_another_search(small, tmp_path):
+def test_a_mirror_takes_its_search_however_spelled_and_refuses_another(small, tmp_path):
     catalogue = catalogue_of(small, "opensearch")
-    terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, tileId="31UFS")
+    box = [3.0, 50, 7, 52]
+    terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, tileId="31UFS", bbox=box)
+    again = terracat.sync(
+        NDVI,
+        tmp_path,
+        catalogue=catalogue,
+        progress=False,
+        tileId="31UFS",
+        bbox="3.0,50.0,7.0,52.0",
+    )
+    assert again.complete and len(again.downloads) == 0
     with pytest.raises(ParameterParserException, match=r"filters .*tileId.*another directory"):
-        terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, tileId="31UES")
+        terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, tileId="31UES", bbox=box)
     with pytest.raises(ParameterParserException, match="file_types"):
         terracat.sync(
-            NDVI, tmp_path, catalogue=catalogue, progress=False, tileId="31UFS", file_types="all"
+            NDVI,
+            tmp_path,
+            catalogue=catalogue,
+            progress=False,
+            tileId="31UFS",
+            bbox=box,
+            file_types="all",
         )
 
 

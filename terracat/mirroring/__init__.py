@@ -1,7 +1,8 @@
 """Keep a local mirror of a search up to date: ``terracat.sync`` and ``terracat sync``.
 
 ``plan`` decides per product (pure), ``manifest`` keeps the mirror's state in one GeoParquet file
-replaced atomically, ``mirror`` runs a sync in the order that makes a killed run resumable.
+replaced atomically, ``run`` runs a sync in the order that makes a killed run resumable. (Named
+for what it keeps, not ``sync``, so that ``terracat.sync`` is only ever the function.)
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from terracat.sync.manifest import MANIFEST_NAME
-from terracat.sync.mirror import DEFAULT_OVERLAP, SyncIncomplete, SyncReport, run_sync
+from terracat.exceptions import SyncIncomplete
+from terracat.mirroring.manifest import MANIFEST_NAME
+from terracat.mirroring.run import DEFAULT_OVERLAP, SyncReport, run_sync
 
 __all__ = ["MANIFEST_NAME", "SyncIncomplete", "SyncReport", "sync"]
 

@@ -5,7 +5,7 @@ The order of a run is what makes it safe to kill at any instant:
 1. search the products modified since the mirror was last complete, less the overlap (the whole
    search on a first run); one count tells whether products disappeared or were missed (indexed
    late), and only then the whole search is listed again;
-2. plan each product (:mod:`terracat.sync.plan`) and take away the old files that will change;
+2. plan each product (:mod:`terracat.mirroring.plan`) and take away the old files that will change;
 3. record every product to fetch as ``pending`` in the manifest;
 4. fetch the files, recording each product ``complete`` (or ``failed``) once its last file ends;
 5. when every product is complete, record the run's start as the mirror's new ``complete_until``.
@@ -17,6 +17,7 @@ before 3), so the next run resumes them where they stopped and fetches nothing t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -31,16 +32,15 @@ import geopandas
 import pandas as pd
 
 from terracat.catalogue import Catalogue
-from terracat.exceptions import ParameterParserException, ProductDownloadException
-from terracat.products import file_kinds, row_links, rows
-from terracat.sync.manifest import (
+from terracat.exceptions import ParameterParserException, SyncIncomplete
+from terracat.mirroring.manifest import (
     MirrorState,
     files_text,
     read_manifest,
     record_of,
     write_manifest,
 )
-from terracat.sync.plan import (
+from terracat.mirroring.plan import (
     COMPLETE,
     FAILED,
     GONE,
@@ -50,6 +50,8 @@ from terracat.sync.plan import (
     SyncedFile,
     plan_product,
 )
+from terracat.products import file_kinds, row_links, rows
+from terracat.request import Box, SearchRequest
 from terracat.transfer import DownloadInterrupted, FileTask, file_tasks, partial_path
 
 __all__ = ["DEFAULT_OVERLAP", "REPLACED", "SyncIncomplete", "SyncReport", "run_sync"]
@@ -88,6 +90,9 @@ class SyncReport:
     complete :
         whether every product of the mirror ended complete (the next run then looks back only
         to this run's start, less the overlap)
+    gone :
+        the products that disappeared from the catalogue since the last run (their files kept,
+        their manifest rows ``gone``)
     """
 
     products: pd.DataFrame
@@ -99,24 +104,14 @@ class SyncReport:
     def summary(self) -> str:
         """One line: products per action and status, files and bytes."""
         actions = self.products["action"].value_counts()
-        shown = ", ".join(f"{n} {a}" for a, n in actions.items()) or "no products"
+        shown = ", ".join(f"{n} {a}" for a, n in actions.items()) or "nothing changed"
         fetched = self.downloads[self.downloads["status"].isin(("downloaded", "resumed"))]
         size = int(self.downloads["bytes"].sum()) if len(self.downloads) else 0
         failed = int((self.products["status"] == FAILED).sum())
-        return f"{shown}; {len(fetched)} files fetched ({size / 1e6:.1f} MB)" + (
-            f"; {failed} products failed" if failed else ""
+        files = "1 file" if len(fetched) == 1 else f"{len(fetched)} files"
+        return f"{shown}; {files} fetched ({size / 1e6:.1f} MB)" + (
+            f"; {failed} {'product' if failed == 1 else 'products'} failed" if failed else ""
         )
-
-
-class SyncIncomplete(ProductDownloadException):
-    """Some products' files could not be fetched; the manifest says which, the next run retries.
-
-    ``report`` is the run's :class:`SyncReport`.
-    """
-
-    def __init__(self, message: str, report: SyncReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 def _overlap(value: Any) -> pd.Timedelta:
@@ -134,9 +129,33 @@ def _overlap(value: Any) -> pd.Timedelta:
     return overlap
 
 
-def _filters_text(filters: dict[str, Any]) -> str:
-    """The filters as canonical text: a mirror's manifest must only ever hold one search."""
-    return json.dumps(filters, sort_keys=True, default=str)
+def _filters_text(collection: str, filters: dict[str, Any]) -> str:
+    """The filters as canonical text: a mirror's manifest must only ever hold one search, however
+    its filters are spelled (``[4.1, 50, 5.5, 51]`` or ``"4.1,50.0,5.5,51"``, ``10`` or ``10.0``)."""
+    parsed = SearchRequest.for_products(collection, **filters).filters
+    return json.dumps({k: _canonical(v) for k, v in parsed.items()}, sort_keys=True)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Box):  # its numbers are the box; its text how the user wrote it
+        return [float(v) for v in (value.west, value.south, value.east, value.north)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _canonical(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare
+        }
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return str(value)
 
 
 def _now() -> dt.datetime:
@@ -181,7 +200,7 @@ class _Mirror:
         self.filters = filters
         self.overlap = overlap
         self.replaced = replaced
-        self.wanted = MirrorState(collection, _filters_text(filters), kinds)
+        self.wanted = MirrorState(collection, _filters_text(collection, filters), kinds)
         self._last_write = 0.0
         self._write_cost = 0.0
 
@@ -296,6 +315,7 @@ class _Mirror:
             looked, columns=["id", "action", "status", "files", "bytes", "error"]
         ).fillna({"files": 0, "bytes": 0})
         products[["files", "bytes"]] = products[["files", "bytes"]].astype("int64")
+        products["error"] = products["error"].astype(object).where(products["error"].notna(), None)
         return SyncReport(products, report, since, complete, gone)
 
     def _take_away(self, paths: tuple[str, ...], old: Record | None) -> None:

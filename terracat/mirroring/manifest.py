@@ -29,7 +29,7 @@ from geopandas.io.arrow import _geopandas_to_arrow
 
 from terracat.exceptions import ParameterParserException
 from terracat.frame.io import read_frame
-from terracat.sync.plan import Record, SyncedFile
+from terracat.mirroring.plan import Record, SyncedFile
 
 __all__ = [
     "MANIFEST_NAME",
