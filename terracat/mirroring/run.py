@@ -23,7 +23,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import pandas as pd
 from terracat.catalogue import Catalogue
 from terracat.exceptions import ParameterParserException, SyncIncomplete
 from terracat.mirroring.manifest import (
+    MANIFEST_NAME,
     MirrorState,
     files_text,
     read_manifest,
@@ -257,36 +258,17 @@ class _Mirror:
         found, since, whole = self._search(state, manifest)
         found = found.drop_duplicates("id", keep="last")  # seen twice (overlap): fetched once
         state = state or self.wanted
-
         known = {} if manifest is None else {str(row.id): record_of(row) for row in rows(manifest)}
-        looked: list[dict[str, Any]] = []
-        work: dict[str, _Product] = {}
-        columns = list(found.columns)
-        found_files = self._files(found)
-        for position, product in enumerate(found["id"].astype(str)):
-            tasks, files = found_files[product]
-            record = Record(
-                PENDING, found["updated"].iloc[position] if "updated" in columns else None, files
-            )
-            plan = plan_product(known.get(product), record)
-            if plan.fetch:
-                work[product] = _Product(found, position, plan, files, tasks)
-            else:
-                looked.append({"id": product, "action": plan.action, "status": COMPLETE})
+
+        work, unchanged = self._plan_found(found, known)
         gone: list[str] = []
         if manifest is not None:
-            found_ids = set(found["id"].astype(str))
-            missing = ~manifest["id"].astype(str).isin(found_ids)
+            missing = manifest[~manifest["id"].astype(str).isin(set(found["id"].astype(str)))]
             if whole:  # a product the whole search lacks is gone, whatever its state
-                gone = sorted(manifest.loc[missing & (manifest["syncStatus"] != GONE), "id"])
+                gone = sorted(missing.loc[missing["syncStatus"] != GONE, "id"])
             else:  # left unfinished by an earlier run, and not modified since: tried again
-                unfinished = manifest[missing & manifest["syncStatus"].isin((PENDING, FAILED))]
-                retried = self._files(unfinished)
-                for position, product in enumerate(unfinished["id"].astype(str)):
-                    record = known[product]
-                    plan = plan_product(record, replace(record, status=PENDING))
-                    tasks = retried[product][0]
-                    work[product] = _Product(unfinished, position, plan, record.files, tasks)
+                work.update(self._plan_unfinished(missing, known))
+        self._check_inside(path for p in work.values() for path in p.plan.take_away)
         for product_id, product in work.items():
             self._take_away(product.plan.take_away, known.get(product_id))
 
@@ -298,30 +280,57 @@ class _Mirror:
         if complete:
             state = replace(state, complete_until=began.isoformat())
         self._write(table, state, force=True)
+        return SyncReport(_products(unchanged, work, statuses, gone), report, since, complete, gone)
 
-        for product, entry in work.items():
-            looked.append(
-                {
-                    "id": product,
-                    "action": entry.plan.action,
-                    "status": statuses[product],
-                    "files": entry.fetched,
-                    "bytes": entry.bytes,
-                    "error": entry.error,
-                }
+    def _plan_found(
+        self, found: pd.DataFrame, known: dict[str, Record]
+    ) -> tuple[dict[str, _Product], list[str]]:
+        """The products of the search to fetch, and the ids of those unchanged."""
+        work: dict[str, _Product] = {}
+        unchanged: list[str] = []
+        updated = found["updated"] if "updated" in found.columns else pd.Series(None, found.index)
+        files = self._files(found)
+        for position, product in enumerate(found["id"].astype(str)):
+            tasks, records = files[product]
+            plan = plan_product(
+                known.get(product), Record(PENDING, updated.iloc[position], records)
             )
-        looked.extend({"id": g, "action": "gone", "status": GONE} for g in gone)
-        products = pd.DataFrame(
-            looked, columns=["id", "action", "status", "files", "bytes", "error"]
-        ).fillna({"files": 0, "bytes": 0})
-        products[["files", "bytes"]] = products[["files", "bytes"]].astype("int64")
-        products["error"] = products["error"].astype(object).where(products["error"].notna(), None)
-        return SyncReport(products, report, since, complete, gone)
+            if plan.fetch:
+                work[product] = _Product(found, position, plan, records, tasks)
+            else:
+                unchanged.append(product)
+        return work, unchanged
+
+    def _plan_unfinished(
+        self, missing: pd.DataFrame, known: dict[str, Record]
+    ) -> dict[str, _Product]:
+        """The products an earlier run left pending or failed, fetched from their records."""
+        unfinished = missing[missing["syncStatus"].isin((PENDING, FAILED))]
+        files = self._files(unfinished)
+        work = {}
+        for position, product in enumerate(unfinished["id"].astype(str)):
+            record = known[product]
+            plan = plan_product(record, replace(record, status=PENDING))
+            work[product] = _Product(unfinished, position, plan, record.files, files[product][0])
+        return work
+
+    def _check_inside(self, paths: Iterable[str]) -> None:
+        """Refuse a manifest naming files outside the mirror, before anything is removed."""
+        root = self.root.resolve()
+        for relative in paths:
+            if relative and not (self.root / relative).resolve().is_relative_to(root):
+                raise ParameterParserException(
+                    f"{self.root / MANIFEST_NAME} records a file {relative!r} outside the mirror: "
+                    "it was not written by terracat's sync, and nothing was removed; remove it to "
+                    "start this mirror afresh"
+                )
 
     def _take_away(self, paths: tuple[str, ...], old: Record | None) -> None:
         """Remove (or move aside) the old files a new version replaces, partial files too."""
         stamp = _stamp(old.updated if old is not None else None)
         for relative in paths:
+            if not relative:  # a file whose name was unsafe: never written
+                continue
             target = self.root / relative
             with contextlib.suppress(FileNotFoundError):
                 partial_path(target).unlink()
@@ -424,6 +433,22 @@ class _Mirror:
 
 
 _SYNC = ("syncStatus", "syncFiles", "syncError")
+_PRODUCT_COLUMNS = ["id", "action", "status", "files", "bytes", "error"]
+
+
+def _products(
+    unchanged: list[str], work: dict[str, _Product], statuses: dict[str, str], gone: list[str]
+) -> pd.DataFrame:
+    """The report's row per product looked at."""
+    looked = [(i, "unchanged", COMPLETE, 0, 0, None) for i in unchanged]
+    looked += [
+        (i, p.plan.action, statuses[i], p.fetched, p.bytes, p.error) for i, p in work.items()
+    ]
+    looked += [(i, "gone", GONE, 0, 0, None) for i in gone]
+    products = pd.DataFrame(looked, columns=_PRODUCT_COLUMNS)
+    products[["files", "bytes"]] = products[["files", "bytes"]].astype("int64")
+    products["error"] = products["error"].astype(object)
+    return products
 
 
 def _stamp(updated: Any) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 import terracat
 from terracat import ParameterParserException, SyncIncomplete
 from terracat.mirroring import MANIFEST_NAME
+from terracat.mirroring.manifest import read_manifest, write_manifest
 
 from .conftest import NDVI, PRODUCTS, catalogue_of, served, tree
 
@@ -148,3 +151,25 @@ def test_failed_products_are_recorded_and_the_next_run_fetches_them(small, tmp_p
     manifest = terracat.read_parquet(tmp_path / MANIFEST_NAME)
     assert set(manifest["syncStatus"]) == {"complete"}
     assert pd.Series(manifest["id"]).is_unique
+
+
+def test_a_manifest_naming_files_outside_the_mirror_removes_nothing(small, tmp_path):
+    mirror, outside = tmp_path / "mirror", tmp_path / "precious.txt"
+    outside.write_text("not the mirror's")
+    catalogue = catalogue_of(small, "opensearch")
+    terracat.sync(NDVI, mirror, catalogue=catalogue, progress=False)
+    # a manifest tampered with: one product's file now names a path outside the mirror
+    frame, state = read_manifest(mirror)
+    product = frame["id"].iloc[0]
+    files = json.loads(frame["syncFiles"].iloc[0])
+    files[0]["path"] = "../precious.txt"
+    frame.loc[0, "syncFiles"] = json.dumps(files)
+    write_manifest(frame, state, mirror)
+    small.reprocess_product(NDVI, product)
+    before = tree(mirror)
+
+    with pytest.raises(ParameterParserException, match=r"precious.txt.*outside the mirror"):
+        terracat.sync(NDVI, mirror, catalogue=catalogue, progress=False)
+
+    assert outside.read_text() == "not the mirror's"
+    assert tree(mirror) == before
