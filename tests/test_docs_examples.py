@@ -54,6 +54,10 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("README.md", "benchmarks.download_speed"): "a benchmark: a minute or more",
     ("README.md", "benchmarks.stac_speed"): "a benchmark against the STAC peers: minutes",
     ("README.md", "benchmarks.stac_parse"): "a benchmark: needs the bench extra's peers",
+    (
+        "README.md",
+        "benchmarks.sync_speed",
+    ): "a benchmark: a minute or more (its smallest form runs in tests/test_benchmarks_sync.py)",
     ("README.md", "import terracat.dask"): "a day of Sentinel-1 since 2020 into out/: minutes",
     ("cli.rst", "terracat download [COLLECTION] DIRECTORY"): "a synopsis, not a command",
     ("cli.rst", "terracat sync COLLECTION DIRECTORY"): "a synopsis, not a command",
