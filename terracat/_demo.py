@@ -106,6 +106,17 @@ def run_demo(out_dir: Path | None = None) -> None:
         counts = ", ".join(f"{n} {status}" for status, n in report["status"].value_counts().items())
         click.echo(f"  {len(report)} files, {report['bytes'].sum() / 1024:.0f} KiB: {counts}")
 
+        mirror = out / "mirror"
+        tile = {"tileId": "31UFS", "start": "2022-01-01", "end": "2022-02-28"}
+        _step(f"terracat.sync({COLLECTION!r}, {str(mirror)!r}, **{tile})")
+        first = terracat.sync(COLLECTION, mirror, catalogue=catalogue, progress=False, **tile)
+        click.echo(f"  {first.summary()}")
+        reprocessed = first.products["id"].iloc[0]
+        local.reprocess_product(COLLECTION, reprocessed)
+        _step("(the catalogue reprocesses a product) terracat.sync(...) again")
+        second = terracat.sync(COLLECTION, mirror, catalogue=catalogue, progress=False, **tile)
+        click.echo(f"  {second.summary()}: {reprocessed.rsplit(':', 1)[-1]}")
+
         _step("df.terracat.explore('cloudCover'), and the same map as a picture")
         try:
             _maps(df, out)

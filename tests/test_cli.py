@@ -97,6 +97,10 @@ def test_demo_runs_offline_end_to_end():
     assert clear["cloudCover"].lt(10).all()
     assert f"(8 of {len(clear)} rows shown)" in result.stdout  # a part, said to be one
     assert "downloaded" in result.stdout
+    # the mirror: every product new at first, then only the one the catalogue reprocessed
+    manifest = terracat.read_parquet(out / "mirror" / "terracat-sync.parquet")
+    assert f"{len(manifest)} new; {len(manifest)} files fetched" in result.stdout
+    assert "1 changed; 1 file fetched" in result.stdout
 
 
 def _run(
