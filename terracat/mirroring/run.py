@@ -23,7 +23,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,17 @@ from typing import Any
 import geopandas
 import pandas as pd
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from terracat.catalogue import Catalogue
-from terracat.exceptions import ParameterParserException, SyncIncomplete
+from terracat.exceptions import (
+    ParameterParserException,
+    ProductDownloadException,
+    SyncIncomplete,
+)
 from terracat.mirroring.manifest import (
     MANIFEST_NAME,
     MirrorState,
@@ -251,6 +260,10 @@ class _Mirror:
 
     def run(self, *, workers: int | None, progress: bool) -> SyncReport:
         self.root.mkdir(parents=True, exist_ok=True)
+        with _alone_in(self.root):
+            return self._run(workers=workers, progress=progress)
+
+    def _run(self, *, workers: int | None, progress: bool) -> SyncReport:
         manifest, state = read_manifest(self.root)
         if state is not None:
             state.check_same_mirror(self.wanted, self.root)
@@ -430,6 +443,35 @@ class _Mirror:
         write_manifest(table, state, self.root)
         self._last_write = time.monotonic()
         self._write_cost = self._last_write - now
+
+
+LOCK_NAME = ".terracat-sync.lock"
+
+
+@contextlib.contextmanager
+def _alone_in(root: Path) -> Iterator[None]:
+    """Hold the mirror's lock for the run: a nightly sync that overran must not meet the next.
+
+    ``flock`` is released by the system when its holder dies, SIGKILL included, so no stale
+    lock outlives a killed run.
+    """
+    if fcntl is None:  # pragma: no cover - no flock on Windows: runs there do not take turns
+        yield
+        return
+    with open(root / LOCK_NAME, "a+") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ProductDownloadException(
+                f"another sync is running into {root} ({holder}); run this one when it has ended"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
 
 
 _SYNC = ("syncStatus", "syncFiles", "syncError")

@@ -11,6 +11,7 @@ import pytest
 
 import terracat
 from terracat.mirroring import MANIFEST_NAME
+from terracat.mirroring.run import LOCK_NAME
 from terracat.server import LocalCatalogue
 from terracat.server.demo import DEFAULT_SIZE_SCALE, build_demo_collections
 from terracat.server.store import CollectionEntry
@@ -47,11 +48,11 @@ def catalogue_of(local: LocalCatalogue, protocol: str) -> terracat.Catalogue:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    """Every file of a mirror but its manifest, by relative path, with its bytes."""
+    """Every file of a mirror but its manifest and lock, by relative path, with its bytes."""
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != MANIFEST_NAME
+        if p.is_file() and p.name not in (MANIFEST_NAME, LOCK_NAME)
     }
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 
 import pandas as pd
 import pytest
 
 import terracat
-from terracat import ParameterParserException, SyncIncomplete
+from terracat import ParameterParserException, ProductDownloadException, SyncIncomplete
 from terracat.mirroring import MANIFEST_NAME
 from terracat.mirroring.manifest import read_manifest, write_manifest
+from terracat.mirroring.run import LOCK_NAME
 
 from .conftest import NDVI, PRODUCTS, catalogue_of, served, tree
 
@@ -173,3 +175,17 @@ def test_a_manifest_naming_files_outside_the_mirror_removes_nothing(small, tmp_p
 
     assert outside.read_text() == "not the mirror's"
     assert tree(mirror) == before
+
+
+def test_a_second_sync_into_a_mirror_in_use_is_refused_until_the_first_ends(small, tmp_path):
+    catalogue = catalogue_of(small, "opensearch")
+    terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False)
+    with open(tmp_path / LOCK_NAME, "a+") as held:  # as a run still under way holds it
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        held.write("pid 12345")
+        held.flush()
+        since = len(small.app.requests)
+        with pytest.raises(ProductDownloadException, match=r"another sync .*pid 12345"):
+            terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False)
+        assert small.app.requests[since:] == []
+    assert terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False).complete
