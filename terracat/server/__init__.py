@@ -145,7 +145,9 @@ class LocalCatalogue:
 
     # ---- changes while serving (terracat.server.changes) ----------------------------------------
 
-    def add_product(self, collection: str, *, like: str, id: str) -> dict[str, Any]:
+    def add_product(
+        self, collection: str, *, like: str, id: str, updated: str | None = None
+    ) -> dict[str, Any]:
         """Add a copy of product ``like`` under the new ``id``, as a catalogue publishes one.
 
         Its files are new paths (the copied product's name in them replaced by the new one, or
@@ -162,6 +164,9 @@ class LocalCatalogue:
         id :
             the new product's id; without a ``:``, its item id, put in place of the last part of
             ``like``'s id
+        updated :
+            its ``published`` and ``updated`` (ISO 8601) instead of now: a product a catalogue
+            indexed long after it was made (a sync's modification window cannot see it)
 
         Returns
         -------
@@ -184,7 +189,7 @@ class LocalCatalogue:
         >>> new["id"]
         'urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1:S1A_NEW_V110'
         """
-        return self.changes.add_product(collection, like=like, id=id)
+        return self.changes.add_product(collection, like=like, id=id, updated=updated)
 
     def reprocess_product(
         self,

@@ -127,7 +127,9 @@ class Changes:
 
     # ---- the three changes ---------------------------------------------------------------------
 
-    def add_product(self, collection: str, *, like: str, id: str) -> dict[str, Any]:
+    def add_product(
+        self, collection: str, *, like: str, id: str, updated: str | None = None
+    ) -> dict[str, Any]:
         with self.store.lock:
             entry = self._collection(collection)
             position = self._position(entry, like)
@@ -138,7 +140,7 @@ class Changes:
             feature["id"] = new_id
             properties = feature["properties"]
             properties["identifier"], properties["title"] = new_id, new
-            properties["published"] = properties["updated"] = self.clock.stamp()
+            properties["published"] = properties["updated"] = updated or self.clock.stamp()
             for _, link in iter_files(feature):
                 if not str(link.get("href", "")).startswith(DOWNLOAD_PREFIX):
                     continue  # not served here: left as the copied product has it

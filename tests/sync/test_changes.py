@@ -148,3 +148,20 @@ def test_replaced_keep_moves_the_old_versions_aside(small, tmp_path):
         current[f"{in_place}/{change['changed_file']}"]
         != old[f"{in_place}/{change['changed_file']}"]
     )
+
+
+@pytest.mark.parametrize("protocol", ["opensearch", "stac"])
+def test_a_product_indexed_after_its_window_is_found_by_the_count(small, tmp_path, protocol):
+    catalogue = catalogue_of(small, protocol)
+    terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, overlap="1h")
+    # made (updated) in 2020, but in the catalogue only now: no modification window shows it
+    late = small.add_product(
+        NDVI, like=_ids(small)[0], id="S2A_LATE_V210", updated="2020-01-02T00:00:00.000Z"
+    )
+
+    report = terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False, overlap="1h")
+
+    new = report.products[report.products["action"] == "new"]
+    assert list(new["id"]) == [_local_id(late["id"], protocol)]
+    assert set(report.downloads["product"]) == {_local_id(late["id"], protocol)}
+    assert report.complete and report.gone == []
