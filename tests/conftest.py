@@ -53,6 +53,20 @@ def quick_device() -> Iterator[LocalCatalogue]:
         yield local
 
 
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """A real dask.distributed cluster of two worker processes, the client connected to it."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected
+
+
 @pytest.fixture
 def faults(local_catalogue: LocalCatalogue) -> Iterator[Faults]:
     """The shared catalogue's fault plan, cleared again after the test."""

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import dask_geopandas
 import pytest
-from distributed import Client, LocalCluster
 
 import terracat
 import terracat.dask
@@ -25,18 +24,7 @@ def shallow() -> Iterator[LocalCatalogue]:
         yield local
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
-
-
-def test_partitioned_search_equals_the_plain_one_on_a_cluster(shallow, client):
+def test_partitioned_search_equals_the_plain_one_on_a_cluster(shallow, dask_client):
     catalogue = Catalogue(shallow.config())
     ddf = terracat.dask.search(TOC, catalogue=catalogue, partition_size=700)
     assert isinstance(ddf, dask_geopandas.GeoDataFrame)
@@ -62,7 +50,7 @@ def test_partitioned_search_with_filters_and_the_default_scheduler(shallow):
 
 
 @pytest.mark.filterwarnings("ignore:The inplace keyword in GeoDataFrame")  # inside dask's reader
-def test_a_partitioned_search_writes_a_geoparquet_dataset(shallow, client, tmp_path):
+def test_a_partitioned_search_writes_a_geoparquet_dataset(shallow, dask_client, tmp_path):
     catalogue = Catalogue(shallow.config())
     ddf = terracat.dask.search(S1, catalogue=catalogue, partition_size=300)
     ddf.to_parquet(tmp_path / "s1", write_index=False)
@@ -73,7 +61,7 @@ def test_a_partitioned_search_writes_a_geoparquet_dataset(shallow, client, tmp_p
     assert len(dask_geopandas.read_parquet(tmp_path / "s1").compute()) == len(back)
 
 
-def test_a_distributed_download_is_byte_exact_with_one_report(shallow, client, tmp_path):
+def test_a_distributed_download_is_byte_exact_with_one_report(shallow, dask_client, tmp_path):
     catalogue = Catalogue(shallow.config())
     frame = catalogue.search(S1, limit=12)
     report = terracat.dask.download(
@@ -95,7 +83,7 @@ def test_a_distributed_download_is_byte_exact_with_one_report(shallow, client, t
     assert (again["status"] == "downloaded").all()
 
 
-def test_a_distributed_download_raises_after_reporting_failures(shallow, client, tmp_path):
+def test_a_distributed_download_raises_after_reporting_failures(shallow, dask_client, tmp_path):
     catalogue = Catalogue(shallow.config())
     protected = catalogue.search(TOC, limit=2)
     with pytest.raises(ProductDownloadException, match="failed"):
@@ -114,7 +102,7 @@ def test_bad_arguments_are_refused(shallow, arguments):
         terracat.dask.search(S1, catalogue=Catalogue(shallow.config()), **arguments)
 
 
-def test_a_signed_in_distributed_download_fetches_protected_files(shallow, client, tmp_path):
+def test_a_signed_in_distributed_download_fetches_protected_files(shallow, dask_client, tmp_path):
     catalogue = Catalogue(shallow.config()).authenticate_non_interactive("demo", "demo")
     protected = catalogue.search(TOC, limit=2)
     report = terracat.dask.download(protected, tmp_path, catalogue=catalogue, partitions=2)

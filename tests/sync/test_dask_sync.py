@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 
 import terracat
 import terracat.dask
@@ -15,24 +12,13 @@ from terracat.mirroring import MANIFEST_NAME
 from .conftest import NDVI, PRODUCTS, catalogue_of, tree
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
-
-
 def _manifest(root) -> pd.DataFrame:
     frame = terracat.read_parquet(root / MANIFEST_NAME)
     return pd.DataFrame(frame.drop(columns="geometry")).assign(geometry=frame.geometry.to_wkt())
 
 
 @pytest.mark.parametrize("protocol", ["opensearch", "stac"])
-def test_a_dask_sync_makes_the_mirror_a_local_sync_makes(small, client, tmp_path, protocol):
+def test_a_dask_sync_makes_the_mirror_a_local_sync_makes(small, dask_client, tmp_path, protocol):
     catalogue = catalogue_of(small, protocol)
     report = terracat.dask.sync(
         NDVI, tmp_path / "dask", file_types="all", catalogue=catalogue, partition_size=5
