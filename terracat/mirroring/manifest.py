@@ -37,11 +37,13 @@ __all__ = [
     "MirrorState",
     "read_manifest",
     "record_of",
+    "remove_temporaries",
     "write_manifest",
 ]
 
 MANIFEST_NAME = "terracat-sync.parquet"
 METADATA_KEY = b"terracat.sync"
+TEMPORARY_PREFIX = f".{MANIFEST_NAME}."
 SYNC_COLUMNS = ("syncStatus", "syncFiles", "syncError")
 STATE_VERSION = 1
 
@@ -86,10 +88,8 @@ def read_manifest(root: Path) -> tuple[geopandas.GeoDataFrame | None, MirrorStat
     if not path.exists():
         return None, None
     try:
-        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
-        state = MirrorState(
-            **{**json.loads(raw), "file_types": tuple(json.loads(raw)["file_types"])}
-        )
+        saved = json.loads((pq.read_schema(path).metadata or {}).get(METADATA_KEY))
+        state = MirrorState(**{**saved, "file_types": tuple(saved["file_types"])})
         frame = read_frame(path)
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise ParameterParserException(
@@ -106,7 +106,7 @@ def write_manifest(frame: geopandas.GeoDataFrame, state: MirrorState, root: Path
     metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(asdict(state))}
     table = table.replace_schema_metadata(metadata)
     target = root / MANIFEST_NAME
-    temporary = root / f".{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
+    temporary = root / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}.tmp"
     try:
         pq.write_table(table, temporary)
         with open(temporary, "rb+") as written:
@@ -121,6 +121,13 @@ def write_manifest(frame: geopandas.GeoDataFrame, state: MirrorState, root: Path
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def remove_temporaries(root: Path) -> None:
+    """Remove the temporary manifests a killed run left (called with the mirror's lock held)."""
+    for left in root.glob(f"{TEMPORARY_PREFIX}*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            left.unlink()
 
 
 def files_of(text: Any) -> tuple[SyncedFile, ...]:

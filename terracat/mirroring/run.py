@@ -48,6 +48,7 @@ from terracat.mirroring.manifest import (
     files_text,
     read_manifest,
     record_of,
+    remove_temporaries,
     write_manifest,
 )
 from terracat.mirroring.plan import (
@@ -264,6 +265,7 @@ class _Mirror:
             return self._run(workers=workers, progress=progress)
 
     def _run(self, *, workers: int | None, progress: bool) -> SyncReport:
+        remove_temporaries(self.root)
         manifest, state = read_manifest(self.root)
         if state is not None:
             state.check_same_mirror(self.wanted, self.root)

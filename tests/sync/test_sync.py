@@ -189,3 +189,16 @@ def test_a_second_sync_into_a_mirror_in_use_is_refused_until_the_first_ends(smal
             terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False)
         assert small.app.requests[since:] == []
     assert terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False).complete
+
+
+def test_a_temporary_manifest_a_killed_run_left_is_removed_by_the_next(small, tmp_path):
+    catalogue = catalogue_of(small, "opensearch")
+    terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False)
+    left = tmp_path / f".{MANIFEST_NAME}.0123abcd.tmp"  # killed while it wrote the manifest
+    left.write_bytes(b"PAR1 half a manifest")
+
+    assert terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False).complete
+    assert not left.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
+        [MANIFEST_NAME, LOCK_NAME]
+    )
