@@ -84,12 +84,16 @@ class Proxy(HostileServer):
         content = answer.content
         if self.alter is not None and answer.status_code == 200:
             content = self.alter(request, content)
+        self._answered()
         send(
             connection,
             answer.status_code,
             content,
             {"Content-Type": answer.headers.get("Content-Type", "application/json")},
         )
+
+    def _answered(self) -> None:
+        """The upstream answer is in hand, about to be relayed (a hook for subclasses)."""
 
     def searches(self) -> list[Request]:
         """The page requests of searches (a plain search's counting request, ``limit=1``,
@@ -418,15 +422,24 @@ class Counting(Proxy):
         super().__init__(upstream)
         self.in_flight = self.most_in_flight = 0
         self._guard = threading.Lock()
+        self._open = threading.local()  # whether this thread's request was answered
 
     def _forward(self, request: Request, connection: socket.socket) -> None:
         with self._guard:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self._open.done = False
         try:
             time.sleep(0.02)  # a remote catalogue's latency: requests overlap if sent together
             super()._forward(request, connection)
         finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        # out of flight once answered, before the answer is relayed: the client can ask its next
+        # page as soon as it has this one, and must not be seen as asking two at once
+        if not self._open.done:
+            self._open.done = True
             with self._guard:
                 self.in_flight -= 1
 
