@@ -67,16 +67,23 @@ def text_array(buffer: pa.Buffer, offsets: Any) -> pa.Array:
 
 
 def read_objects(
-    buffer: pa.Buffer, schema: pa.Schema, count: int, *, unexpected: str, block_size: int
+    buffer: pa.Buffer,
+    schema: pa.Schema,
+    count: int,
+    *,
+    unexpected: str,
+    block_size: int,
+    threads: bool = True,
 ) -> pa.Table | None:
     """Arrow's read of ``count`` JSON objects held back to back in ``buffer`` (its reader needs
-    no separator between them), blocks of ``block_size`` bytes parsed on both cores; fields the
+    no separator between them), blocks of ``block_size`` bytes parsed on both cores (``threads``)
+    or one after another in the calling thread; fields the
     schema lacks ``"ignore"``-d or ``"infer"``-red. None when Arrow refuses them or reads
     another number of rows: the caller's general path reads them then."""
     try:
         table = pyarrow.json.read_json(
             pa.BufferReader(buffer),
-            read_options=pyarrow.json.ReadOptions(use_threads=True, block_size=block_size),
+            read_options=pyarrow.json.ReadOptions(use_threads=threads, block_size=block_size),
             parse_options=pyarrow.json.ParseOptions(
                 explicit_schema=schema,
                 unexpected_field_behavior=unexpected,

@@ -64,7 +64,7 @@ class _Decoding:
         offsets = np.zeros(len(items) + 1, np.int64)
         np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
         read = schema.current() if fits else None
-        self._parsed = submit(parse_batch, b"".join(items), offsets, read)
+        self._parsed = submit(parse_batch, items, offsets, read)
 
     def done(self) -> bool:
         return self._parsed.done()
