@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from terracat.frame.contract import Unlearnable, merged
 from terracat.frame.files import FILE, FILE_COLUMNS, INT64_MAX, INT64_MIN
-from terracat.frame.jsonlines import read_objects, text_array
+from terracat.frame.jsonlines import read_objects, texts_joined
 from terracat.protocols.stac.rows import _RESERVED, ALIASES, file_kind, tile_id
 
 __all__ = ["ItemSchema", "ParsedBatch", "batch_columns", "parse_batch"]
@@ -216,26 +216,28 @@ class ParsedBatch:
     table: pa.Table | None
 
 
-def parse_batch(
-    items: Sequence[bytes], offsets: np.ndarray, schema: pa.Schema | None
-) -> ParsedBatch:
-    """The background job: the items joined as a string array, and Arrow's narrow read of
-    them (``schema`` None: not to be read).
+def parse_batch(views: pa.Array, schema: pa.Schema | None) -> ParsedBatch:
+    """The background job: the items (a ``string_view`` array over them,
+    :func:`~terracat.frame.jsonlines.text_views`) joined into a string array, and Arrow's
+    narrow read of them (``schema`` None: not to be read).
 
-    Joined here, not by the caller: ``bytes.join`` lets go of the interpreter lock while it
-    copies (past 1 MiB), so the copy of a batch's items costs the calling thread nothing.
-    Read as one block in this thread, not in blocks on both cores: the calling thread keeps
-    the other core busy decoding pages, Arrow's blocks cost more CPU per item (measured: 68
-    against 48 µs; finding where a block's objects end takes a parse of its own), and they
-    give a table in chunks that would be copied again into one.
+    Joined here, by Arrow, not by the caller: Arrow lets go of the interpreter lock while it
+    copies, so the copy of a batch's items costs the calling thread nothing. Read as one block
+    in this thread, not in blocks on both cores: the calling thread keeps the other core busy
+    decoding pages, Arrow's blocks cost more CPU per item (measured: 68 against 48 µs; finding
+    where a block's objects end takes a parse of its own), and they give a table in chunks
+    that would be copied again into one.
     """
-    buffer = pa.py_buffer(b"".join(items))
-    texts = text_array(buffer, offsets)
+    texts = texts_joined(views)
     count = len(texts)
     if schema is None or count == 0:
         return ParsedBatch(texts, None)
+    _, offsets, buffer = texts.buffers()
+    width = np.int32 if texts.type == pa.string() else np.int64
+    start, end = np.frombuffer(offsets, width)[[texts.offset, texts.offset + count]]
+    data = buffer.slice(start, end - start)
     table = read_objects(
-        buffer, schema, count, unexpected="ignore", block_size=len(buffer) + 1, threads=False
+        data, schema, count, unexpected="ignore", block_size=len(data) + 1, threads=False
     )
     return ParsedBatch(texts, table)
 
