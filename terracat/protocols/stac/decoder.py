@@ -39,7 +39,7 @@ class StacDecoder:
                 f"href_mode must be one of {HREF_MODES} (accessedFrom MEP or not), not {href_mode!r}"
             )
         self.href_mode = href_mode
-        self.schema = ItemSchema(usable=arrow)
+        self.schema = ItemSchema(usable=arrow, local=href_mode == "MEP")
 
     def decode(self, properties: Sequence[bytes]) -> _Decoding:
         """Start decoding a batch of whole items (each a JSON object)."""
