@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from terracat.exceptions import ParameterParserException
 from terracat.frame import DecodedRows
 from terracat.frame.background import submit
+from terracat.frame.jsonlines import text_views
 from terracat.protocols.stac.arrow_rows import ItemSchema, batch_columns, parse_batch
 from terracat.protocols.stac.rows import HREF_MODES, stac_rows
 
@@ -40,7 +39,7 @@ class StacDecoder:
                 f"href_mode must be one of {HREF_MODES} (accessedFrom MEP or not), not {href_mode!r}"
             )
         self.href_mode = href_mode
-        self.schema = ItemSchema(usable=arrow)
+        self.schema = ItemSchema(usable=arrow, local=href_mode == "MEP")
 
     def decode(self, properties: Sequence[bytes]) -> _Decoding:
         """Start decoding a batch of whole items (each a JSON object)."""
@@ -61,10 +60,8 @@ class _Decoding:
         self.taught = self.tried and not fits
         if self.taught:  # known now, so the batches submitted next fit whatever it lacked
             schema.learn(items)
-        offsets = np.zeros(len(items) + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, items), np.int64, len(items)), out=offsets[1:])
         read = schema.current() if fits else None
-        self._parsed = submit(parse_batch, b"".join(items), offsets, read)
+        self._parsed = submit(parse_batch, text_views(items), read)
 
     def done(self) -> bool:
         return self._parsed.done()
