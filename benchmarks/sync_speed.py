@@ -40,19 +40,17 @@ def _catalogue(local: LocalCatalogue, protocol: str) -> terracat.Catalogue:
     return terracat.Catalogue(config)
 
 
-def _by_hand(catalogue: terracat.Catalogue, root: Path) -> dict[str, float]:
+def _fetched(downloads) -> int:
+    return int(downloads["status"].isin(("downloaded", "resumed")).sum()) if len(downloads) else 0
+
+
+def _by_hand(catalogue: terracat.Catalogue, root: Path) -> int:
     frame = catalogue.search(NDVI)
-    report = frame.terracat.download(root, catalogue=catalogue, progress=False)
-    return {"fetched": int(report["status"].isin(("downloaded", "resumed")).sum())}
+    return _fetched(frame.terracat.download(root, catalogue=catalogue, progress=False))
 
 
-def _sync(catalogue: terracat.Catalogue, root: Path) -> dict[str, float]:
-    report = terracat.sync(NDVI, root, catalogue=catalogue, progress=False)
-    downloads = report.downloads
-    fetched = (
-        int(downloads["status"].isin(("downloaded", "resumed")).sum()) if len(downloads) else 0
-    )
-    return {"fetched": fetched}
+def _sync(catalogue: terracat.Catalogue, root: Path) -> int:
+    return _fetched(terracat.sync(NDVI, root, catalogue=catalogue, progress=False).downloads)
 
 
 def _stale(local: LocalCatalogue, root: Path) -> int:
@@ -73,7 +71,7 @@ def _night(local: LocalCatalogue, protocol: str, roots: dict[str, Path], night: 
         catalogue = _catalogue(local, protocol)
         before = len(local.app.requests)
         began = time.perf_counter()
-        result = run(catalogue, roots[name])
+        fetched = run(catalogue, roots[name])
         took = time.perf_counter() - began
         requests = local.app.requests[before:]
         searches = sum(r.startswith(("/products", "/stac/search")) for r in requests)
@@ -84,7 +82,7 @@ def _night(local: LocalCatalogue, protocol: str, roots: dict[str, Path], night: 
                 name,
                 f"{took:.2f}",
                 str(searches),
-                str(result["fetched"]),
+                str(fetched),
                 str(_stale(local, roots[name])),
             )
         )

@@ -288,13 +288,13 @@ class _Mirror:
             self._take_away(product.plan.take_away, known.get(product_id))
 
         table = self._table(manifest, work, gone)
-        self._write(table, state, force=True)
+        self._write(table, state)
         report = self._fetch(table, state, work, workers=workers, progress=progress)
         statuses = dict(zip(table["id"].astype(str), table["syncStatus"], strict=True))
         complete = all(s in (COMPLETE, GONE) for s in statuses.values())
         if complete:
             state = replace(state, complete_until=began.isoformat())
-        self._write(table, state, force=True)
+        self._write(table, state)
         return SyncReport(_products(unchanged, work, statuses, gone), report, since, complete, gone)
 
     def _plan_found(
@@ -400,16 +400,21 @@ class _Mirror:
         statuses = table["syncStatus"].to_numpy(dtype=object, copy=True)
         errors = table["syncError"].to_numpy(dtype=object, copy=True)
         tasks: list[FileTask] = []
-        owners: list[_Product] = []
+        owners: list[tuple[_Product, int]] = []  # each task's product and its manifest row
         for product_id, product in work.items():
             product.left = len(product.tasks)
             if not product.tasks:
                 statuses[positions[product_id]] = COMPLETE
             tasks.extend(product.tasks)
-            owners.extend([product] * len(product.tasks))
+            owners.extend([(product, positions[product_id])] * len(product.tasks))
+
+        def recorded() -> geopandas.GeoDataFrame:
+            table["syncStatus"] = pd.array(statuses, dtype="string")
+            table["syncError"] = pd.array(errors, dtype="string")
+            return table
 
         def ended(index: int, row: dict[str, Any]) -> None:
-            product = owners[index]
+            product, at = owners[index]
             product.left -= 1
             if row["status"] == "failed":
                 product.error = product.error or str(row["error"])
@@ -417,34 +422,30 @@ class _Mirror:
                 product.fetched += 1
             product.bytes += int(row["bytes"])
             if product.left == 0:
-                at = positions[task_product[index]]
                 statuses[at] = FAILED if product.error else COMPLETE
                 errors[at] = product.error
-                table["syncStatus"] = pd.array(statuses, dtype="string")
-                table["syncError"] = pd.array(errors, dtype="string")
-                self._write(table, state)
+                if self._write_due():  # the columns are rebuilt only for a write
+                    self._write(recorded(), state)
 
-        task_product = [t.product for t in tasks]
         try:
             report = self.fetch(
                 tasks, workers=workers, progress=progress, raise_on_failure=False, on_row=ended
             )
         except DownloadInterrupted:
-            self._write(table, state, force=True)
+            self._write(recorded(), state)
             raise
-        table["syncStatus"] = pd.array(statuses, dtype="string")
-        table["syncError"] = pd.array(errors, dtype="string")
+        recorded()
         return report
 
-    def _write(
-        self, table: geopandas.GeoDataFrame, state: MirrorState, force: bool = False
-    ) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < WRITE_SHARE * self._write_cost:
-            return
+    def _write_due(self) -> bool:
+        """Whether a write now keeps the manifest's writes within their share of the run."""
+        return time.monotonic() - self._last_write >= WRITE_SHARE * self._write_cost
+
+    def _write(self, table: geopandas.GeoDataFrame, state: MirrorState) -> None:
+        began = time.monotonic()
         write_manifest(table, state, self.root)
         self._last_write = time.monotonic()
-        self._write_cost = self._last_write - now
+        self._write_cost = self._last_write - began
 
 
 LOCK_NAME = ".terracat-sync.lock"

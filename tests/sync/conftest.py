@@ -7,6 +7,7 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import terracat
@@ -60,3 +61,19 @@ def served(local: LocalCatalogue, href: str) -> bytes:
     """The bytes the local catalogue serves at ``href`` now."""
     path = "/" + href.split("/", 3)[3]
     return local.store.files[path].read()
+
+
+def searches(local: LocalCatalogue, since: int) -> list[str]:
+    """The search (and count) requests the catalogue had after its ``since``-th request."""
+    return [r for r in local.app.requests[since:] if r.startswith(("/products", "/stac/search"))]
+
+
+def downloads(local: LocalCatalogue, since: int) -> list[str]:
+    """The download requests the catalogue had after its ``since``-th request."""
+    return [r for r in local.app.requests[since:] if r.startswith("/download/")]
+
+
+def manifest_table(root: Path) -> pd.DataFrame:
+    """A mirror's manifest as a plain table (footprints as WKT), to compare two mirrors'."""
+    frame = terracat.read_parquet(root / MANIFEST_NAME)
+    return pd.DataFrame(frame.drop(columns="geometry")).assign(geometry=frame.geometry.to_wkt())

@@ -17,9 +17,8 @@ import pytest
 
 import terracat
 from terracat.mirroring import MANIFEST_NAME
-from terracat.server import LocalCatalogue
 
-from .conftest import NDVI, PRODUCTS, TILE, catalogue_of
+from .conftest import NDVI, PRODUCTS, TILE, catalogue_of, downloads, searches
 
 TERRACAT = str(Path(sys.executable).parent / "terracat")
 FILTERS = ("--start", "2020-01-05", "--param", f"tileId={TILE}")
@@ -51,14 +50,6 @@ def _summary(result: subprocess.CompletedProcess, mirror: Path) -> re.Match[str]
     return match
 
 
-def _searches(local: LocalCatalogue, since: int) -> list[str]:
-    return [r for r in local.app.requests[since:] if r.startswith("/products")]
-
-
-def _downloads(local: LocalCatalogue, since: int) -> list[str]:
-    return [r for r in local.app.requests[since:] if r.startswith("/download/")]
-
-
 def _manifest_status(mirror: Path) -> dict[str, str]:
     manifest = terracat.read_parquet(mirror / MANIFEST_NAME)
     return dict(zip(manifest["id"], manifest["syncStatus"], strict=True))
@@ -79,18 +70,18 @@ def test_runs_print_what_they_fetched_then_nothing_then_the_product_gone(small, 
     summary = _summary(first, mirror)
     assert summary["what"] == f"{len(wanted)} new" and int(summary["files"]) == len(wanted)
     assert _manifest_status(mirror) == dict.fromkeys(wanted["id"], "complete")
-    searches = _searches(small, since)
-    assert searches and all(f"tileId={TILE}" in s and "start=2020-01-05" in s for s in searches)
+    asked = searches(small, since)
+    assert asked and all(f"tileId={TILE}" in s and "start=2020-01-05" in s for s in asked)
 
     since = len(small.app.requests)
     second = _sync(mirror, *FILTERS, url=small.url)
 
     assert second.returncode == 0, second.stderr
     assert second.stdout == f"{mirror}: nothing changed; 0 files fetched (0.0 MB)\n"
-    assert _downloads(small, since) == []
-    searches = _searches(small, since)
-    assert len(searches) == 2 and "modificationDate=" in searches[0]  # the window, the count
-    assert all(f"tileId={TILE}" in s and "start=2020-01-05" in s for s in searches)
+    assert downloads(small, since) == []
+    asked = searches(small, since)
+    assert len(asked) == 2 and "modificationDate=" in asked[0]  # the window, the count
+    assert all(f"tileId={TILE}" in s and "start=2020-01-05" in s for s in asked)
 
     removed = wanted["id"].iloc[0]
     files = list((mirror / removed.rsplit(":", 1)[-1]).iterdir())
@@ -152,4 +143,4 @@ def test_bad_options_are_one_line_and_exit_2_before_any_search(
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
-    assert _searches(local_catalogue, since) == [] and not mirror.exists()
+    assert searches(local_catalogue, since) == [] and not mirror.exists()

@@ -7,14 +7,8 @@ import pytest
 
 import terracat
 import terracat.dask
-from terracat.mirroring import MANIFEST_NAME
 
-from .conftest import NDVI, PRODUCTS, catalogue_of, tree
-
-
-def _manifest(root) -> pd.DataFrame:
-    frame = terracat.read_parquet(root / MANIFEST_NAME)
-    return pd.DataFrame(frame.drop(columns="geometry")).assign(geometry=frame.geometry.to_wkt())
+from .conftest import NDVI, PRODUCTS, catalogue_of, manifest_table, tree
 
 
 @pytest.mark.parametrize("protocol", ["opensearch", "stac"])
@@ -31,7 +25,9 @@ def test_a_dask_sync_makes_the_mirror_a_local_sync_makes(small, dask_client, tmp
         local.downloads["path"].str.replace("/local/", "/")
     )
     assert tree(tmp_path / "dask") == tree(tmp_path / "local")
-    pd.testing.assert_frame_equal(_manifest(tmp_path / "dask"), _manifest(tmp_path / "local"))
+    pd.testing.assert_frame_equal(
+        manifest_table(tmp_path / "dask"), manifest_table(tmp_path / "local")
+    )
 
     small.add_product(NDVI, like=small.store.collections[NDVI].products[0]["id"], id="S2A_NEW_V210")
     again = terracat.dask.sync(

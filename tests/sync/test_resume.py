@@ -21,11 +21,10 @@ import pandas as pd
 import pytest
 
 import terracat
-from terracat.mirroring import MANIFEST_NAME
 from terracat.server import LocalCatalogue
 from terracat.transfer import PARTIAL_SUFFIX
 
-from .conftest import NDVI, catalogue_of, small_collection, tree
+from .conftest import NDVI, catalogue_of, manifest_table, small_collection, tree
 
 SEEDS = [int(s) for s in os.environ.get("TERRACAT_KILL_SEEDS", "1,2,3").split(",")]
 BANDWIDTH = 5_000.0  # bytes/s per connection: the 48 files (143 kB) take about 4 s on 8 workers
@@ -60,11 +59,6 @@ def _killed_run(local: LocalCatalogue, target: Path, after: float) -> None:
     process.stderr.close()
 
 
-def _manifest(root: Path) -> pd.DataFrame:
-    frame = terracat.read_parquet(root / MANIFEST_NAME)
-    return pd.DataFrame(frame.drop(columns="geometry")).assign(geometry=frame.geometry.to_wkt())
-
-
 def _sync(local: LocalCatalogue, target: Path) -> terracat.SyncReport:
     return terracat.sync(
         NDVI, target, file_types="all", catalogue=catalogue_of(local, "opensearch"), progress=False
@@ -97,7 +91,9 @@ def test_a_first_run_killed_anywhere_and_run_again_ends_as_an_uninterrupted_one(
 
     assert again.complete
     assert tree(tmp_path / "killed") == tree(tmp_path / "whole")
-    pd.testing.assert_frame_equal(_manifest(tmp_path / "killed"), _manifest(tmp_path / "whole"))
+    pd.testing.assert_frame_equal(
+        manifest_table(tmp_path / "killed"), manifest_table(tmp_path / "whole")
+    )
     # what the killed run completed is not fetched again, what it began is resumed
     root = tmp_path / "killed"
     status = {
@@ -153,4 +149,6 @@ def test_a_run_over_reprocessed_products_killed_anywhere_ends_as_an_uninterrupte
     assert again.complete
     # files of the old versions never survive as complete files of the new ones
     assert tree(tmp_path / "killed") == tree(tmp_path / "whole")
-    pd.testing.assert_frame_equal(_manifest(tmp_path / "killed"), _manifest(tmp_path / "whole"))
+    pd.testing.assert_frame_equal(
+        manifest_table(tmp_path / "killed"), manifest_table(tmp_path / "whole")
+    )

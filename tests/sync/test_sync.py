@@ -14,21 +14,9 @@ from terracat.mirroring import MANIFEST_NAME
 from terracat.mirroring.manifest import read_manifest, write_manifest
 from terracat.mirroring.run import LOCK_NAME
 
-from .conftest import NDVI, PRODUCTS, catalogue_of, served, tree
+from .conftest import NDVI, PRODUCTS, catalogue_of, downloads, searches, served, tree
 
 PROTOCOLS = ["opensearch", "stac"]
-
-
-def _searches(local, since: int) -> list[str]:
-    return [
-        r
-        for r in local.app.requests[since:]
-        if r.startswith("/products") or r.startswith("/stac/search")
-    ]
-
-
-def _downloads(local, since: int) -> list[str]:
-    return [r for r in local.app.requests[since:] if r.startswith("/download/")]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -69,11 +57,11 @@ def test_an_unchanged_catalogue_costs_one_search_and_one_count_and_no_download(
     report = terracat.sync(NDVI, tmp_path, catalogue=catalogue, progress=False)
 
     assert report.complete and report.since is not None
-    searches = _searches(small, since)
-    assert len(searches) == 2, searches  # the window of modifications, and the count
+    asked = searches(small, since)
+    assert len(asked) == 2, asked  # the window of modifications, and the count
     if protocol == "opensearch":
-        assert "modificationDate=" in searches[0] and "count=0" in searches[1]
-    assert _downloads(small, since) == []
+        assert "modificationDate=" in asked[0] and "count=0" in asked[1]
+    assert downloads(small, since) == []
     assert len(report.downloads) == 0
     assert tree(tmp_path) == before_tree
 
