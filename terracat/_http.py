@@ -222,20 +222,25 @@ def read_body(response: requests.Response, *, deadline: float, limit: int) -> by
     past ``limit`` bytes, before they are all held.
     """
     raw = response.raw
-    body = bytearray()
+    # urllib3 queues what it read in a buffer of its own when it is to decode, even a body
+    # sent as it is: a copy of every chunk that an uncompressed body does without
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
+    decode = encoded not in ("", "identity")
+    chunks, size = [], 0  # joined once at the end: one copy of a page, not two
     while True:
         _wait_at_most(raw, deadline)
         try:
-            chunk = raw.read1(_defaults.PAGE_READ_SIZE, decode_content=True)
+            chunk = raw.read1(_defaults.PAGE_READ_SIZE, decode_content=decode)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             # the socket waited for the time left: the deadline has passed
             raise DeadlineExceeded(
                 "the answer did not arrive in full before its deadline"
             ) from None
         if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise BodyTooLarge(limit)
 
 
