@@ -200,7 +200,10 @@ def test_an_opensearch_frame_writes_stac_geoparquet_that_rustac_reads(local_cata
     path = frame.terracat.to_stac_geoparquet(tmp_path / "s1.stac.parquet")
     items = rustac.read_sync(str(path))["features"]
     assert [i["id"] for i in items] == [i.rsplit(":", 1)[-1] for i in frame["id"]]
-    assert items[0]["properties"][OPENSEARCH_PROPERTIES]["title"] == frame["title"].iloc[0]
+    # the original properties are JSON text in the file (documented): other readers see text
+    original = items[0]["properties"][OPENSEARCH_PROPERTIES]
+    assert isinstance(original, str)
+    assert json.loads(original)["title"] == frame["title"].iloc[0]
 
 
 def test_stac_geoparquet_declares_the_versions_its_docstring_names(local_catalogue, tmp_path):
@@ -213,6 +216,50 @@ def test_stac_geoparquet_declares_the_versions_its_docstring_names(local_catalog
     assert (stac_version, geo_version) == ("1.0.0", "1.1.0")
     doc = write_stac_geoparquet.__doc__
     assert f"stac-geoparquet {stac_version}" in doc and f"GeoParquet {geo_version}" in doc
+
+
+@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
+def test_the_original_opensearch_properties_come_back_exactly(local_catalogue, tmp_path, source):
+    frame = (
+        _real_opensearch_frame()
+        if source == "real"
+        else _opensearch(local_catalogue).search(source, limit=4)
+    )
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
+    back = terracat.read_parquet(path)
+    originals = [json.loads(text) for text in frame["properties"]]
+    assert [json.loads(t)["properties"][OPENSEARCH_PROPERTIES] for t in back["properties"]] == (
+        originals
+    )
+    # the frame read back gives the same objects out again, in its items and the JSON outputs
+    assert [i["properties"][OPENSEARCH_PROPERTIES] for i in back.terracat.to_stac_items()] == (
+        originals
+    )
+    assert [
+        f["properties"][OPENSEARCH_PROPERTIES] for f in frame.terracat.to_stac()["features"]
+    ] == originals
+
+
+@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
+def test_an_opensearch_frame_keeps_its_file_lists_through_stac_geoparquet(
+    local_catalogue, tmp_path, source
+):
+    frame = (
+        _real_opensearch_frame()
+        if source == "real"
+        else _opensearch(local_catalogue).search(source, limit=4)
+    )
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
+    back = terracat.read_parquet(path)
+    for kind in ("data", "related", "previews", "alternates"):
+        expected = frame.terracat.files(kind)
+        expected["product"] = expected["product"].str.rsplit(":", n=1).str[-1].astype("string")
+        pd.testing.assert_frame_equal(back.terracat.files(kind), expected, obj=kind)
+    # the assets keep the roles of Terrascope's STAC items: a quality band is data there
+    (item, *_) = stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path))
+    if source == TOC:
+        assert item["assets"]["AOT"]["roles"] == ["data"]
+        assert "AOT_60M" in set(back.terracat.files("related")["title"])
 
 
 # ---- 3. stac-geoparquet in ----------------------------------------------------------------------
@@ -431,3 +478,7 @@ def test_search_writes_stac_geoparquet_and_an_item_collection(local_catalogue, t
     assert written["type"] == "FeatureCollection"
     assert [item["id"] for item in written["features"]] == expected[:4]
     assert all(item["stac_version"] == "1.1.0" for item in written["features"])
+    # the JSON output keeps the original properties as an object (only Parquet has them as text)
+    assert all(
+        isinstance(i["properties"][OPENSEARCH_PROPERTIES], dict) for i in written["features"]
+    )

@@ -4,7 +4,10 @@ the frame contract.
 
 Written with ``stac-geoparquet`` rather than rustac: it is the specification's reference
 implementation, pure Python over pyarrow (which terracat already has), and infers one Arrow
-schema from the items themselves.
+schema from the items themselves. One property is written differently from the items: the
+original OpenSearch properties (:data:`~terracat.stacio.items.OPENSEARCH_PROPERTIES`) are JSON
+text, since one schema inferred for every product's nested object gives each the keys of all,
+as nulls. Other readers see that text; :func:`read_stac_geoparquet` gives the object back.
 
 Read back record batch by record batch, the file's items go through the STAC decoder like a
 STAC search's pages, so the frame has the columns (in the order of the file's properties),
@@ -31,7 +34,7 @@ from terracat.frame import FrameBuilder
 from terracat.frame.io import parquet_parts
 from terracat.protocols.stac.page import StacFeature
 from terracat.protocols.stac.rows import StacDecoder
-from terracat.stacio.items import frame_items
+from terracat.stacio.items import OPENSEARCH_PROPERTIES, frame_items
 from terracat.stacio.layouts import (
     PROJ_GEOMETRY,
     TOP_LEVEL,
@@ -39,6 +42,7 @@ from terracat.stacio.layouts import (
     projected_geometries,
     reader_batch,
 )
+from terracat.stacio.original import OriginalFilesDecoder
 
 __all__ = [
     "FOLD",
@@ -90,7 +94,7 @@ def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> 
     """Write the frame's STAC items to ``path`` as stac-geoparquet; the path.
 
     The file declares stac-geoparquet 1.0.0 and GeoParquet 1.1.0 (:data:`STAC_GEOPARQUET_VERSION`,
-    :data:`GEOPARQUET_VERSION`).
+    :data:`GEOPARQUET_VERSION`). An OpenSearch row's original properties are JSON text in it.
 
     >>> write_stac_geoparquet(df, "results.stac.parquet")  # doctest: +SKIP
     PosixPath('results.stac.parquet')
@@ -98,7 +102,7 @@ def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> 
     arrow = _stac_geoparquet()
 
     path = Path(path)
-    items = list(frame_items(frame))
+    items = [_for_parquet(item) for item in frame_items(frame)]
     if not items:
         raise ParameterParserException(
             f"output {str(path)!r}: stac-geoparquet needs at least one item to infer its schema, "
@@ -108,6 +112,14 @@ def write_stac_geoparquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> 
     table = arrow.parse_stac_items_to_arrow(items)
     arrow.to_parquet(table, path, schema_version=GEOPARQUET_VERSION)
     return path
+
+
+def _for_parquet(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as written: its OpenSearch properties, if it has them, as JSON text."""
+    properties = item.get("properties")
+    if isinstance(properties, dict) and isinstance(properties.get(OPENSEARCH_PROPERTIES), dict):
+        properties[OPENSEARCH_PROPERTIES] = _encode(properties[OPENSEARCH_PROPERTIES]).decode()
+    return item
 
 
 _INSTANT = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(?:Z|\+00:00)$")
@@ -129,16 +141,32 @@ def _rfc3339(value: object) -> object:
     return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
 
 
+_decode = msgspec.json.Decoder().decode
+
+
+def _original(value: object) -> object:
+    """The OpenSearch properties written as JSON text, as the object again (text that is not
+    JSON, another writer's, as it is)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _decode(value)
+    except msgspec.DecodeError:
+        return value
+
+
 def _item(item: dict[str, Any], order: list[str], projected: Any) -> dict[str, Any]:
     """An item as the reader gave it, finished: its properties in the file's column order (the
     reader moves its instants last), instants as STAC APIs write them, ``proj:geometry`` (taken
-    out of the reader's hands) put back."""
+    out of the reader's hands) put back, the OpenSearch properties an object again."""
     given = item.get("properties")
     given = given if isinstance(given, dict) else {}
     if projected is not None:
         given[PROJ_GEOMETRY] = projected
     properties = {key: _rfc3339(given.pop(key)) for key in order if key in given}
     properties.update((key, _rfc3339(value)) for key, value in given.items())
+    if OPENSEARCH_PROPERTIES in properties:
+        properties[OPENSEARCH_PROPERTIES] = _original(properties[OPENSEARCH_PROPERTIES])
     item["properties"] = properties
     return item
 
@@ -189,7 +217,8 @@ def read_stac_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame
 
     ``path`` is a file, a directory of part files or a glob of them
     (:func:`terracat.frame.io.parquet_parts`), in the current layout or the older one of
-    ``stac_geoparquet.to_geodataframe``.
+    ``stac_geoparquet.to_geodataframe``. Items made from OpenSearch products get the products'
+    own file lists back (:mod:`terracat.stacio.original`).
 
     Raises
     ------
@@ -200,7 +229,9 @@ def read_stac_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame
     """
     arrow = _stac_geoparquet()
 
-    builder = FrameBuilder(chunk=FOLD, source=str(path), decoder=StacDecoder())
+    builder = FrameBuilder(
+        chunk=FOLD, source=str(path), decoder=OriginalFilesDecoder(StacDecoder())
+    )
     for part in parquet_parts(path):
         for features in _part_features(arrow, part):
             builder.add(features)
