@@ -134,6 +134,7 @@ def test_items_from_opensearch_frames_pass_stac_validator_with_their_extensions(
 ):
     frames = [_real_opensearch_frame()]
     frames += [_opensearch(local_catalogue).search(c, limit=3) for c in (TOC, NDVI, S1)]
+    frames.append(pd.concat(frames[1:3], ignore_index=True))  # no attrs: no catalogue to link
     items = [item for frame in frames for item in frame.terracat.to_stac_items()]
     assert items[0]["id"] and items[0]["properties"]["eo:cloud_cover"] is not None
     page = tmp_path / "items.json"
@@ -260,6 +261,26 @@ def test_an_opensearch_frame_keeps_its_file_lists_through_stac_geoparquet(
     if source == TOC:
         assert item["assets"]["AOT"]["roles"] == ["data"]
         assert "AOT_60M" in set(back.terracat.files("related")["title"])
+
+
+def test_a_concatenated_frame_names_each_items_collection(local_catalogue, tmp_path):
+    searches = [_opensearch(local_catalogue).search(c, limit=2) for c in (TOC, S1)]
+    mixed = pd.concat(searches, ignore_index=True)
+    assert mixed.attrs == {}  # pandas keeps no attrs that differ
+    items = list(mixed.terracat.to_stac_items())
+    expected = ["terrascope-s2-toc-v2"] * 2 + ["cgs-s1-grd-sigma0-l1"] * 2
+    assert [item.get("collection") for item in items] == expected
+    # STAC wants a collection link beside it: without the catalogue, its identifier
+    links = [[link for link in item["links"] if link["rel"] == "collection"] for item in items]
+    assert [link["href"] for (link,) in links] == [TOC] * 2 + [S1] * 2
+    back = terracat.read_parquet(mixed.terracat.to_stac_geoparquet(tmp_path / "m.parquet"))
+    assert list(back["collection"]) == expected
+
+
+def test_an_empty_frame_is_refused_with_the_file_named(local_catalogue, tmp_path):
+    frame = _stac_search(local_catalogue).iloc[:0]
+    with pytest.raises(terracat.TerracatError, match=r"empty\.stac\.parquet"):
+        frame.terracat.to_stac_geoparquet(tmp_path / "empty.stac.parquet")
 
 
 # ---- 3. stac-geoparquet in ----------------------------------------------------------------------
