@@ -409,6 +409,19 @@ def test_items_with_and_without_proj_geometry_read_from_one_file(tmp_path):
     _check_read(terracat.read_parquet(path), items, "stac_geoparquet")
 
 
+@pytest.mark.parametrize("index", ["unnamed", "id"])
+def test_a_legacy_file_written_with_its_index_reads_the_items_columns_only(tmp_path, index):
+    items = _real_items("all")[1:]  # the 2023 items: the older writer wants the same keys
+    written = stac_geoparquet.to_geodataframe(items, dtype_backend="numpy_nullable")
+    if index == "unnamed":
+        written.index = pd.Index([7, 3])  # not a range: pandas stores it as a column
+    else:
+        written = written.set_index("id", drop=True)
+    path = tmp_path / "indexed.parquet"
+    written.to_parquet(path)
+    _check_read(terracat.read_parquet(path), items, "legacy-numpy_nullable")
+
+
 def test_a_legacy_file_of_an_unusable_bbox_is_refused_with_the_file_named(tmp_path):
     (item,) = _real_items("item_s2_toc_2023_36VVR.json")
     item["bbox"] = item["bbox"][:3]

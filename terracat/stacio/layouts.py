@@ -57,13 +57,18 @@ _BOX = {
 
 
 def pandas_index_columns(schema: pa.Schema) -> list[str]:
-    """The columns a pandas writer stored its index in (``__index_level_0__``), which are not
-    item properties; none where the index was a range (kept as metadata only)."""
+    """The columns a pandas writer made of an unnamed index (``__index_level_0__``, dask's
+    ``__null_dask_index__``), which are no item's; none where the index was a range (kept as
+    metadata only). A named index (``id``) is an item's column the writer indexed: kept."""
     try:
         described = json.loads((schema.metadata or {})[b"pandas"])["index_columns"]
     except (KeyError, TypeError, ValueError):
         return []
-    return [name for name in described if isinstance(name, str) and name in schema.names]
+    return [
+        name
+        for name in described
+        if isinstance(name, str) and name.startswith("__") and name in schema.names
+    ]
 
 
 def _bbox_struct(column: pa.Array) -> pa.Array:
