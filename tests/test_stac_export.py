@@ -31,7 +31,7 @@ from terracat import Catalogue, CatalogueConfig
 from terracat.frame import features_frame
 from terracat.protocols.stac.page import StacFeature
 from terracat.protocols.stac.rows import StacDecoder
-from terracat.stacio import OPENSEARCH_PROPERTIES
+from terracat.stacio import OPENSEARCH_PROPERTIES, write_stac_geoparquet
 from tests.conftest import FIXTURES, load_fixture
 from tests.hostile import HostileServer, Request, send
 from tests.server.test_stac_items import _stac_validator
@@ -134,6 +134,7 @@ def test_items_from_opensearch_frames_pass_stac_validator_with_their_extensions(
 ):
     frames = [_real_opensearch_frame()]
     frames += [_opensearch(local_catalogue).search(c, limit=3) for c in (TOC, NDVI, S1)]
+    frames.append(pd.concat(frames[1:3], ignore_index=True))  # no attrs: no catalogue to link
     items = [item for frame in frames for item in frame.terracat.to_stac_items()]
     assert items[0]["id"] and items[0]["properties"]["eo:cloud_cover"] is not None
     page = tmp_path / "items.json"
@@ -200,7 +201,80 @@ def test_an_opensearch_frame_writes_stac_geoparquet_that_rustac_reads(local_cata
     path = frame.terracat.to_stac_geoparquet(tmp_path / "s1.stac.parquet")
     items = rustac.read_sync(str(path))["features"]
     assert [i["id"] for i in items] == [i.rsplit(":", 1)[-1] for i in frame["id"]]
-    assert items[0]["properties"][OPENSEARCH_PROPERTIES]["title"] == frame["title"].iloc[0]
+    # the original properties are JSON text in the file (documented): other readers see text
+    original = items[0]["properties"][OPENSEARCH_PROPERTIES]
+    assert isinstance(original, str)
+    assert json.loads(original)["title"] == frame["title"].iloc[0]
+
+
+def test_stac_geoparquet_declares_the_versions_its_docstring_names(local_catalogue, tmp_path):
+    path = _stac_search(local_catalogue, limit=2).terracat.to_stac_geoparquet(
+        tmp_path / "a.parquet"
+    )
+    metadata = pq.ParquetFile(path).metadata.metadata
+    stac_version = json.loads(metadata[b"stac-geoparquet"])["version"]
+    geo_version = json.loads(metadata[b"geo"])["version"]
+    assert (stac_version, geo_version) == ("1.0.0", "1.1.0")
+    doc = write_stac_geoparquet.__doc__
+    assert f"stac-geoparquet {stac_version}" in doc and f"GeoParquet {geo_version}" in doc
+
+
+@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
+def test_the_original_opensearch_properties_come_back_exactly(local_catalogue, tmp_path, source):
+    frame = (
+        _real_opensearch_frame()
+        if source == "real"
+        else _opensearch(local_catalogue).search(source, limit=4)
+    )
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
+    back = terracat.read_parquet(path)
+    originals = [json.loads(text) for text in frame["properties"]]
+    assert [json.loads(t)["properties"][OPENSEARCH_PROPERTIES] for t in back["properties"]] == (
+        originals
+    )
+    # the frame read back gives the same objects out again, in its items and the JSON outputs
+    assert [i["properties"][OPENSEARCH_PROPERTIES] for i in back.terracat.to_stac_items()] == (
+        originals
+    )
+    assert [
+        f["properties"][OPENSEARCH_PROPERTIES] for f in frame.terracat.to_stac()["features"]
+    ] == originals
+
+
+@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
+def test_an_opensearch_frame_keeps_its_file_lists_through_stac_geoparquet(
+    local_catalogue, tmp_path, source
+):
+    frame = (
+        _real_opensearch_frame()
+        if source == "real"
+        else _opensearch(local_catalogue).search(source, limit=4)
+    )
+    path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
+    back = terracat.read_parquet(path)
+    for kind in ("data", "related", "previews", "alternates"):
+        expected = frame.terracat.files(kind)
+        expected["product"] = expected["product"].str.rsplit(":", n=1).str[-1].astype("string")
+        pd.testing.assert_frame_equal(back.terracat.files(kind), expected, obj=kind)
+    # the assets keep the roles of Terrascope's STAC items: a quality band is data there
+    (item, *_) = stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path))
+    if source == TOC:
+        assert item["assets"]["AOT"]["roles"] == ["data"]
+        assert "AOT_60M" in set(back.terracat.files("related")["title"])
+
+
+def test_a_concatenated_frame_names_each_items_collection(local_catalogue, tmp_path):
+    searches = [_opensearch(local_catalogue).search(c, limit=2) for c in (TOC, S1)]
+    mixed = pd.concat(searches, ignore_index=True)
+    assert mixed.attrs == {}  # pandas keeps no attrs that differ
+    items = list(mixed.terracat.to_stac_items())
+    expected = ["terrascope-s2-toc-v2"] * 2 + ["cgs-s1-grd-sigma0-l1"] * 2
+    assert [item.get("collection") for item in items] == expected
+    # STAC wants a collection link beside it: without the catalogue, its identifier
+    links = [[link for link in item["links"] if link["rel"] == "collection"] for item in items]
+    assert [link["href"] for (link,) in links] == [TOC] * 2 + [S1] * 2
+    back = terracat.read_parquet(mixed.terracat.to_stac_geoparquet(tmp_path / "m.parquet"))
+    assert list(back["collection"]) == expected
 
 
 def test_an_empty_frame_is_refused_with_the_file_named(local_catalogue, tmp_path):
@@ -245,9 +319,7 @@ def test_a_stac_frame_round_trips_through_stac_geoparquet(local_catalogue, tmp_p
     frame = _stac_search(local_catalogue, limit=6)
     path = frame.terracat.to_stac_geoparquet(tmp_path / "toc.stac.parquet")
     back = terracat.read_parquet(path)
-    # the same columns; in the order the file's properties come (stac-geoparquet sorts them)
-    assert sorted(back.columns) == sorted(frame.columns)
-    back = back[list(frame.columns)]
+    assert list(back.columns) == list(frame.columns)
     assert_geodataframe_equal(_scalars(back), _scalars(frame))
     assert back.terracat.files("all").equals(frame.terracat.files("all"))
     assert [p.id for p in back.terracat.products()] == [p.id for p in frame.terracat.products()]
@@ -256,26 +328,45 @@ def test_a_stac_frame_round_trips_through_stac_geoparquet(local_catalogue, tmp_p
     assert again.beginningDateTime == first.beginningDateTime
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["search_s2_toc_2026.json", "item_s2_toc_2023_36VVR.json", "item_s2_toc_2023_38TLK.json"],
-)
-@pytest.mark.parametrize("writer", ["stac_geoparquet", "rustac"])
-def test_stac_geoparquet_written_elsewhere_from_real_items_reads_into_the_contract(
-    tmp_path, name, writer
-):
+REAL_ITEMS = [
+    "search_s2_toc_2026.json",
+    "item_s2_toc_2023_36VVR.json",
+    "item_s2_toc_2023_38TLK.json",
+]
+
+
+def _real_items(name: str) -> list[dict[str, Any]]:
+    """The items of a fixture of ``fixtures/real/stac/``; ``"all"``: of all three in one list."""
+    if name == "all":
+        return [item for each in REAL_ITEMS for item in _real_items(each)]
     fixture = json.loads((REAL_STAC / name).read_text())
-    items = fixture["features"] if fixture.get("type") == "FeatureCollection" else [fixture]
-    path = tmp_path / "real.parquet"
+    return fixture["features"] if fixture.get("type") == "FeatureCollection" else [fixture]
+
+
+def _write_elsewhere(items: list[dict[str, Any]], path: Path, writer: str) -> None:
+    """``items`` written by another writer: rustac, the stac-geoparquet package, or that
+    package's older GeoDataFrame writer (Planetary Computer's bulk exports: no metadata key,
+    ``bbox`` a list; ``numpy_nullable`` is its historic default)."""
     if writer == "rustac":
         rustac.write_sync(str(path), {"type": "FeatureCollection", "features": items})
-    else:
+    elif writer == "stac_geoparquet":
         reader = stac_geoparquet.arrow.parse_stac_items_to_arrow(items)
         stac_geoparquet.arrow.to_parquet(reader, path)
-    frame = terracat.read_parquet(path)
+    else:
+        backend = writer.removeprefix("legacy-")
+        stac_geoparquet.to_geodataframe(items, dtype_backend=backend).to_parquet(path)
+
+
+def _check_read(frame, items: list[dict[str, Any]], writer: str) -> None:
+    """``frame``, read from ``items`` as ``writer`` wrote them, is the frame a STAC search of
+    them gives, and its items are theirs but for what Parquet keeps in its own types."""
     expected = _decoded(items)
-    assert sorted(frame.columns) == sorted(expected.columns)
-    frame = frame[list(expected.columns)]
+    # the columns in the order of the file's properties: the items' own, but rustac's order
+    if writer == "rustac":
+        assert sorted(frame.columns) == sorted(expected.columns)
+        frame = frame[list(expected.columns)]
+    else:
+        assert list(frame.columns) == list(expected.columns)
     assert list(frame["id"]) == [item["id"] for item in items]
     # rustac keeps instants to the millisecond (Terrascope's `created` has microseconds)
     floor = "ms" if writer == "rustac" else None
@@ -284,6 +375,97 @@ def test_stac_geoparquet_written_elsewhere_from_real_items_reads_into_the_contra
     )
     assert frame.terracat.files("all").equals(expected.terracat.files("all"))
     assert len(list(frame.terracat.products())) == len(items)
+    for text, original in zip(frame["properties"], items, strict=True):
+        item = json.loads(text)
+        assert item["bbox"] == pytest.approx(original["bbox"])
+        assert list(item["assets"]) == list(original["assets"])
+        given = {k: v for k, v in item["properties"].items() if v is not None}
+        assert set(given) == {k for k, v in original["properties"].items() if v is not None}
+        if "proj:geometry" in given:
+            assert shapely.geometry.shape(given["proj:geometry"]).equals(
+                shapely.geometry.shape(original["properties"]["proj:geometry"])
+            )
+
+
+@pytest.mark.parametrize("name", REAL_ITEMS)
+@pytest.mark.parametrize(
+    "writer", ["stac_geoparquet", "rustac", "legacy-numpy_nullable", "legacy-pyarrow"]
+)
+def test_stac_geoparquet_written_elsewhere_from_real_items_reads_into_the_contract(
+    tmp_path, name, writer
+):
+    items = _real_items(name)
+    path = tmp_path / "real.parquet"
+    _write_elsewhere(items, path, writer)
+    _check_read(terracat.read_parquet(path), items, writer)
+
+
+def test_items_with_and_without_proj_geometry_read_from_one_file(tmp_path):
+    # the 2026 items have proj:geometry, the 2023 ones none: a null the package's reader
+    # fails on (rustac and the older writer cannot write these items together at all)
+    items = _real_items("all")
+    path = tmp_path / "mixed.parquet"
+    _write_elsewhere(items, path, "stac_geoparquet")
+    _check_read(terracat.read_parquet(path), items, "stac_geoparquet")
+
+
+@pytest.mark.parametrize("index", ["unnamed", "id"])
+def test_a_legacy_file_written_with_its_index_reads_the_items_columns_only(tmp_path, index):
+    items = _real_items("all")[1:]  # the 2023 items: the older writer wants the same keys
+    written = stac_geoparquet.to_geodataframe(items, dtype_backend="numpy_nullable")
+    if index == "unnamed":
+        written.index = pd.Index([7, 3])  # not a range: pandas stores it as a column
+    else:
+        written = written.set_index("id", drop=True)
+    path = tmp_path / "indexed.parquet"
+    written.to_parquet(path)
+    _check_read(terracat.read_parquet(path), items, "legacy-numpy_nullable")
+
+
+def test_a_legacy_file_of_an_unusable_bbox_is_refused_with_the_file_named(tmp_path):
+    (item,) = _real_items("item_s2_toc_2023_36VVR.json")
+    item["bbox"] = item["bbox"][:3]
+    path = tmp_path / "three.parquet"
+    _write_elsewhere([item], path, "legacy-numpy_nullable")
+    with pytest.raises(terracat.TerracatError, match=r"three\.parquet.*bbox has \[3\] values"):
+        terracat.read_parquet(path)
+
+
+def _parts(local, directory: Path, counts: list[int]) -> geopandas.GeoDataFrame:
+    """A STAC search written as part files of ``counts`` items each (and a Spark-style
+    ``_SUCCESS`` marker); the search."""
+    frame = _stac_search(local, "cgs-s1-grd-sigma0-l1", limit=sum(counts))
+    directory.mkdir()
+    (directory / "_SUCCESS").write_text("")
+    start = 0
+    for n, count in enumerate(counts):
+        frame.iloc[start : start + count].terracat.to_stac_geoparquet(
+            directory / f"part-{n:05d}.parquet"
+        )
+        start += count
+    return frame
+
+
+@pytest.mark.parametrize("form", ["directory", "glob"])
+def test_a_directory_of_stac_geoparquet_parts_reads_into_the_contract(
+    local_catalogue, tmp_path, form
+):
+    frame = _parts(local_catalogue, tmp_path / "export", [2, 1, 3])
+    whole = terracat.read_parquet(frame.terracat.to_stac_geoparquet(tmp_path / "whole.parquet"))
+    path = tmp_path / "export" if form == "directory" else tmp_path / "export" / "part-*.parquet"
+    back = terracat.read_parquet(path)
+    assert list(back["id"]) == list(frame["id"])
+    assert_geodataframe_equal(back.drop(columns="properties"), whole.drop(columns="properties"))
+    assert back.terracat.files("all").equals(frame.terracat.files("all"))
+    report = back.iloc[:2].terracat.download(tmp_path / "out", "data", progress=False)
+    assert len(report) > 0 and set(report["status"]) == {"downloaded"}
+
+
+def test_a_part_that_is_not_parquet_is_named(local_catalogue, tmp_path):
+    _parts(local_catalogue, tmp_path / "export", [1, 1])
+    (tmp_path / "export" / "part-00001.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(terracat.TerracatError, match=r"part-00001\.parquet"):
+        terracat.read_parquet(tmp_path / "export")
 
 
 def test_a_stac_geoparquet_file_downloads_its_files(local_catalogue, tmp_path):
@@ -330,3 +512,7 @@ def test_search_writes_stac_geoparquet_and_an_item_collection(local_catalogue, t
     assert written["type"] == "FeatureCollection"
     assert [item["id"] for item in written["features"]] == expected[:4]
     assert all(item["stac_version"] == "1.1.0" for item in written["features"])
+    # the JSON output keeps the original properties as an object (only Parquet has them as text)
+    assert all(
+        isinstance(i["properties"][OPENSEARCH_PROPERTIES], dict) for i in written["features"]
+    )

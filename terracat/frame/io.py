@@ -8,20 +8,24 @@ registered with pandas so that it can read the dtype's name back from a file's m
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 import geopandas
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset
 import pyarrow.parquet as pq
 
 from terracat.exceptions import ParameterParserException
 from terracat.frame.contract import normalise_frame
 from terracat.frame.files import FILE_COLUMNS, FILE_LIST_DTYPE
 
-__all__ = ["FORMATS", "is_stac_geoparquet", "read_frame", "write_frame"]
+__all__ = ["FORMATS", "is_stac_geoparquet", "parquet_parts", "read_frame", "write_frame"]
 
 FORMATS = {".parquet": "GeoParquet", ".geojson": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
 
@@ -67,17 +71,44 @@ STAC_COLUMNS = frozenset(("type", "stac_version", "id", "geometry", "assets"))
 """The columns every stac-geoparquet file has (older writers set no metadata key)."""
 
 
-def is_stac_geoparquet(path: str | Path) -> bool:
-    """Whether ``path`` is a stac-geoparquet file (items, one per row, properties as columns)
-    rather than a product frame's GeoParquet: by its metadata key, else by its columns."""
-    try:
-        file = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException):
-        return False  # not Parquet, or not there: read_frame says so as it always did
-    if STAC_GEOPARQUET_KEY in (file.metadata.metadata or {}):
-        return True
-    columns = set(file.schema_arrow.names)
-    return columns >= STAC_COLUMNS and "properties" not in columns
+_GLOB = re.compile(r"[*?[]")
+
+
+def parquet_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The files ``path`` names: itself, the part files of a directory, or a glob's matches.
+
+    Bulk exports come as directories of ``part-*.parquet``: a directory's files are found as
+    ``pyarrow.dataset`` finds them (in subdirectories too; hidden and ``_``-prefixed files such
+    as ``_SUCCESS`` left out), sorted. Every file found is a part: one that is not Parquet
+    fails its read, rather than leaving the frame silently short of its products.
+
+    >>> parquet_parts("exports/part-*.parquet")  # doctest: +SKIP
+    [PosixPath('exports/part-00000.parquet'), PosixPath('exports/part-00001.parquet')]
+    """
+    path = Path(path)
+    if path.is_dir():
+        # an empty schema: the files listed, none opened to infer one
+        found = pyarrow.dataset.dataset(path, format="parquet", schema=pa.schema([])).files
+        return sorted(Path(file) for file in found)
+    if not path.exists() and _GLOB.search(str(path)):
+        return sorted(Path(file) for file in glob.glob(str(path)) if Path(file).is_file())
+    return [path]
+
+
+def is_stac_geoparquet(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is stac-geoparquet (items, one per row, properties as columns) rather
+    than a product frame's GeoParquet: by its metadata key, else by its columns. A directory or
+    a glob of part files is told by its first Parquet part."""
+    for part in parquet_parts(path):
+        try:
+            file = pq.ParquetFile(part)
+        except (OSError, pa.ArrowException):
+            continue  # not Parquet, or not there: read_frame says so as it always did
+        if STAC_GEOPARQUET_KEY in (file.metadata.metadata or {}):
+            return True
+        columns = set(file.schema_arrow.names)
+        return columns >= STAC_COLUMNS and "properties" not in columns
+    return False
 
 
 class _FileListDtypeName(pd.api.extensions.ExtensionDtype):

@@ -2,7 +2,9 @@
 
 :mod:`~terracat.stacio.from_opensearch` maps an OpenSearch product to a STAC item (shared with
 the local catalogue's STAC face), :mod:`~terracat.stacio.items` turns a frame's rows into items,
-:mod:`~terracat.stacio.geoparquet` writes and reads stac-geoparquet files.
+:mod:`~terracat.stacio.geoparquet` writes and reads stac-geoparquet files, with
+:mod:`~terracat.stacio.layouts` (other writers' layouts, as the reader wants them) and
+:mod:`~terracat.stacio.original` (an OpenSearch product's own file lists, read back).
 """
 
 from terracat.stacio.geoparquet import read_stac_geoparquet, write_stac_geoparquet

@@ -47,8 +47,12 @@ def _geojson(geometry: Any) -> dict[str, Any] | None:
 
 
 def _collection_link(catalogue: str | None, collection: str) -> dict[str, Any]:
-    """Where the product's collection is described: the OpenSearch catalogue's collection
-    document (STAC requires an item naming a collection to link to it)."""
+    """Where the product's collection is described (STAC requires an item naming a collection
+    to link to it): the OpenSearch catalogue's collection document, or where the frame does not
+    say which catalogue it came from (``pd.concat`` of two searches keeps no ``attrs``), the
+    collection's own identifier, a URN (an IRI, as a link's ``href`` may be)."""
+    if catalogue is None:
+        return {"rel": "collection", "href": collection, "title": collection}
     return {
         "rel": "collection",
         "type": "application/geo+json",
@@ -63,17 +67,18 @@ def opensearch_item(
     geometry: Any,
     files: dict[str, list[Any]],
     catalogue: str | None = None,
+    collection: str | None = None,
 ) -> dict[str, Any]:
     """The STAC item of one OpenSearch product: its id, properties object, footprint (shapely),
-    file lists by kind (``data``, ``related``, ``previews``, ``alternates``) and the URL of the
-    catalogue it came from (without one, the item names no collection: it could not link it)."""
+    file lists by kind (``data``, ``related``, ``previews``, ``alternates``), the URL of the
+    catalogue it came from and its row's collection (where the properties name none)."""
     shape = _geojson(geometry)
     feature = {"id": product_id, "geometry": shape, "properties": properties}
     stac = item_properties(feature)
     entries = ((kind, link, link, link) for kind in FILE_COLUMNS for link in files.get(kind) or ())
     assets = item_assets(entries, stac)
     stac[OPENSEARCH_PROPERTIES] = properties
-    collection = properties.get("parentIdentifier") if catalogue else None
+    collection = properties.get("parentIdentifier") or collection
     return {
         "type": "Feature",
         "stac_version": STAC_VERSION,
@@ -88,21 +93,31 @@ def opensearch_item(
     }
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def frame_items(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """The frame's rows as STAC items, in frame order (one pass; a row parsed when reached)."""
+    """The frame's rows as STAC items, in frame order (one pass; a row parsed when reached).
+
+    An OpenSearch row's collection is its product's, else the row's ``collection`` column; its
+    link goes to the catalogue in the frame's ``attrs``, else names the collection only."""
     kinds = [kind for kind in FILE_COLUMNS if kind in frame.columns]
     lists = {kind: file_list_arrow(frame[kind]).to_pylist() for kind in kinds}
     geometries = frame.geometry if hasattr(frame, "geometry") else frame["geometry"]
     catalogue = (frame.attrs.get("terracat") or {}).get("catalogue")
-    for n, (product_id, text, geometry) in enumerate(
-        zip(frame["id"], frame["properties"], geometries, strict=True)
+    collections = frame["collection"] if "collection" in frame.columns else [None] * len(frame)
+    for n, (product_id, text, geometry, collection) in enumerate(
+        zip(frame["id"], frame["properties"], geometries, collections, strict=True)
     ):
         parsed = json.loads(text) if isinstance(text, str) else text
         if is_stac_item(parsed):
             yield parsed
         else:
             files = {kind: lists[kind][n] for kind in kinds}
-            yield opensearch_item(str(product_id), parsed or {}, geometry, files, catalogue)
+            yield opensearch_item(
+                str(product_id), parsed or {}, geometry, files, catalogue, _text(collection)
+            )
 
 
 def item_collection(frame: pd.DataFrame) -> dict[str, Any]:
