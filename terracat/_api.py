@@ -138,9 +138,11 @@ def read_parquet(path: str | Path, **kwargs: Any) -> geopandas.GeoDataFrame:
     """Read a GeoParquet export of search results, or a stac-geoparquet file, into a product frame.
 
     A stac-geoparquet file (``df.terracat.to_stac_geoparquet``, rustac, ``stac_geoparquet``, a
-    bulk export) is told by its ``stac-geoparquet`` metadata key or its columns; its items become
-    the frame a STAC search of them gives (``kwargs`` are for GeoParquet exports only). The
-    views, the ``.terracat`` accessor and downloads work on it as on a fresh search.
+    bulk export) is told by its ``stac-geoparquet`` metadata key or its columns, and so is a
+    directory or a glob of its part files (``exports/``, ``exports/part-*.parquet``, as bulk
+    exports come); its items become the frame a STAC search of them gives (``kwargs`` are for
+    GeoParquet exports only). The views, the ``.terracat`` accessor and downloads work on it as
+    on a fresh search. A part that cannot be read is a ``ParameterParserException`` naming it.
 
     Examples
     --------
