@@ -22,8 +22,12 @@ if TYPE_CHECKING:  # imported on use: ``terracat --help`` stays instant
 __all__ = ["main"]
 
 
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell's
+
+
 class _Group(click.Group):
-    """Turns terracat's own errors into one line on stderr and exit code 2, never a traceback."""
+    """Turns terracat's own errors into one line on stderr and exit code 2, never a traceback,
+    and Ctrl-C into one line and exit code 130 (click's own ``Aborted!`` exits 1)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -31,6 +35,9 @@ class _Group(click.Group):
         except TerracatError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(INTERRUPTED)
 
 
 @click.group(cls=_Group)
@@ -369,14 +376,18 @@ def download(
         raise click.UsageError("expected [COLLECTION] DIRECTORY")
     directory = Path(arguments[-1])
     query["collection"] = arguments[0] if len(arguments) == 2 else None
-    _sign_in(catalogue, username, password, cached)
-    if source is not None:
-        if query["collection"]:
-            raise click.UsageError("give either COLLECTION with filters or --from, not both")
-        frame = terracat.read_parquet(source)
-        frame = frame if limit is None else frame.head(limit)
-    else:
-        frame = _search(catalogue, limit=limit, **query)
+    if source is not None and query["collection"]:
+        raise click.UsageError("give either COLLECTION with filters or --from, not both")
+    try:
+        _sign_in(catalogue, username, password, cached)
+        if source is not None:
+            frame = terracat.read_parquet(source)
+            frame = frame if limit is None else frame.head(limit)
+        else:
+            frame = _search(catalogue, limit=limit, **query)
+    except KeyboardInterrupt:
+        click.echo("interrupted before any download began: nothing was written", err=True)
+        sys.exit(INTERRUPTED)
     from terracat.transfer import DownloadInterrupted
 
     try:
@@ -395,7 +406,7 @@ def download(
             "interrupted: the partial files are kept; run the same command again to resume",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     if _summarise(len(frame), report, directory):
         sys.exit(1)
 
@@ -476,7 +487,7 @@ def sync(
         )
     except KeyboardInterrupt:  # a DownloadInterrupted, or Ctrl-C while it searched
         click.echo("interrupted: run the same command again to resume", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     click.echo(f"{directory}: {report.summary()}")
     for product in report.gone:
         click.echo(f"gone from the catalogue (files kept): {product}")

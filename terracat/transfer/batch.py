@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from terracat._http import stop_when
 from terracat._progress import progress_bar
 from terracat.config import CatalogueConfig
 from terracat.exceptions import (
@@ -366,7 +367,9 @@ def download(
         if failed.is_set() and raise_on_failure:
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
-            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
+            # a wait between two attempts ends when the batch is stopped, not after it
+            with stop_when(bar.stop, Stopped):
+                return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
         except (TerracatError, OSError) as error:
             if task.problem is None:  # a bad name was known before the batch: others still run
                 failed.set()
