@@ -67,33 +67,48 @@ def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--config",
         "config_file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="An .ini file overriding the environment's configuration.",
+        help="An .ini file overriding the environment's configuration (with --url, that "
+        "catalogue's).",
     )
     @click.option(
         "--url",
         envvar="TERRACAT_URL",
-        help="The catalogue's URL (or $TERRACAT_URL), e.g. a local one; OpenSearch or STAC, "
-        "read from its landing page.",
+        help="The catalogue's URL (or $TERRACAT_URL, unless --config names one), e.g. a local "
+        "one; OpenSearch or STAC, read from its landing page.",
     )
     @functools.wraps(command)
     def wrapped(env: str | None, config_file: Path | None, url: str | None, **kwargs: Any) -> Any:
-        return command(catalogue=_catalogue(env, config_file, url), **kwargs)
+        source = click.get_current_context().get_parameter_source("url")
+        from_environment = source is click.core.ParameterSource.ENVIRONMENT
+        return command(catalogue=_catalogue(env, config_file, url, from_environment), **kwargs)
 
     return wrapped
 
 
-def _catalogue(env: str | None, config_file: Path | None, url: str | None) -> Catalogue:
+def _catalogue(
+    env: str | None,
+    config_file: Path | None,
+    url: str | None,
+    url_from_environment: bool = False,
+) -> Catalogue:
+    """The catalogue the options name: ``--url`` over a ``--config`` file's ``[Catalogue] URL``
+    over ``$TERRACAT_URL``, as an option given is meant more than a variable set once.
+
+    The file is read and checked either way, and overrides the environment's values."""
     from terracat.catalogue import Catalogue
     from terracat.config import CatalogueConfig, CatalogueEnvironment
 
     environment = CatalogueEnvironment[env.upper()] if env else None
-    if url:
-        # the protocol (OpenSearch or STAC) is read from the URL's landing page
-        return Catalogue.from_url(url, environment)
-    config = CatalogueConfig.from_environment(
-        environment or CatalogueEnvironment.TERRASCOPE, str(config_file) if config_file else None
-    )
-    return Catalogue(config)
+    path = str(config_file) if config_file else None
+    if not url or (path and url_from_environment):
+        config = CatalogueConfig.from_environment(
+            environment or CatalogueEnvironment.TERRASCOPE, path
+        )
+        origins = getattr(config.config, "origins", {})
+        if not url or origins.get(("Catalogue", "url")) == path:  # the file names its catalogue
+            return Catalogue(config)
+    # the protocol (OpenSearch or STAC) is read from the URL's landing page
+    return Catalogue.from_url(url, environment, path=path)
 
 
 def _bbox(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:

@@ -59,6 +59,7 @@ def known_names() -> set[tuple[str, str]]:
             "[Auth] TokenHosts",
         ),
         ("[S3]\nEndpointURl = https://x.org\n", "[S3] endpointurl", None),  # case: accepted
+        ("[DEFAULT]\nSearchWorker = 3\n", "[DEFAULT] searchworker", "[DEFAULT] SearchWorkers"),
     ],
 )
 def test_an_unknown_section_or_key_names_the_file_and_the_closest_known_one(
@@ -468,3 +469,80 @@ def test_cloud_cover_takes_the_interval_syntax_that_param_can_no_longer_give(
     assert int(interval.stdout) == expected > 0
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: Failed to parse the value of the 'cloudCover'")
+
+
+# --- 8. a catalogue's own sign-in, and --config with --url ------------------------------------
+
+
+def test_a_file_moving_the_catalogue_elsewhere_drops_terrascope_s_sign_in(tmp_path: Path) -> None:
+    moved = CatalogueConfig.from_file(
+        write_ini(tmp_path, "[Catalogue]\nURL = http://127.0.0.1:8080/\n")
+    )
+    assert not moved.sign_in_given and moved.token_hosts == ()
+    assert not moved.oidc_interactive_supported and not moved.oidc_non_interactive_supported
+    realm = "http://127.0.0.1:8080/auth/realms/terrascope/protocol/openid-connect"
+    own = CatalogueConfig.from_file(
+        write_ini(
+            tmp_path,
+            f"""
+            [Catalogue]
+            URL = http://127.0.0.1:8080/
+            [Auth]
+            TokenEndpoint = {realm}/token
+            """,
+        )
+    )
+    # the file's identity provider is kept, with the flows its endpoints allow
+    assert own.oidc_token_endpoint == f"{realm}/token" and own.oidc_authorization_endpoint == ""
+    assert own.oidc_non_interactive_supported and not own.oidc_interactive_supported
+    assert own.token_hosts == ()  # Terrascope's download service gets no local token
+    home = CatalogueConfig.from_file(write_ini(tmp_path, "[HTTP]\nRetries = 1\n"))
+    assert home.at_home and home.token_hosts == ("https://services.terrascope.be/download/",)
+
+
+def _count(args: list[str], env_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TERRACAT_URL"}
+    env["PYTHONPATH"] = str(ROOT)
+    if env_url is not None:
+        env["TERRACAT_URL"] = env_url
+    return subprocess.run(
+        [TERRACAT, "count", NDVI, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("given", ["option", "variable"])
+def test_config_with_url_is_read_and_checked_as_that_catalogue_s_configuration(
+    local_catalogue: LocalCatalogue, tmp_path: Path, given: str
+) -> None:
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        if given == "option":
+            return _count(["--url", local_catalogue.url, "--config", str(path)])
+        return _count(["--config", str(path)], env_url=local_catalogue.url)
+
+    misspelt = run(write_ini(tmp_path, "[Catalgue]\nURL = http://127.0.0.1:1/\n"))
+    assert misspelt.returncode == 2 and misspelt.stderr.count("\n") == 1, misspelt.stderr
+    assert "[Catalgue]" in misspelt.stderr and str(tmp_path) in misspelt.stderr
+    malformed = run(write_ini(tmp_path, "[HTTP]\nPageSize = abc\n"))
+    assert malformed.returncode == 2 and "[HTTP] PageSize = 'abc'" in malformed.stderr
+    before = len(local_catalogue.app.requests)
+    applied = run(write_ini(tmp_path, "[HTTP]\nSearchTimeout = 7\n"))
+    assert applied.returncode == 0, applied.stderr
+    assert int(applied.stdout) > 0 and len(local_catalogue.app.requests) > before
+
+
+def test_url_wins_over_the_file_s_url_and_the_file_s_over_terracat_url(
+    local_catalogue: LocalCatalogue, tmp_path: Path
+) -> None:
+    elsewhere = write_ini(tmp_path, f"[Catalogue]\nURL = {_closed_url()}\n", "elsewhere.ini")
+    assert _count(["--url", local_catalogue.url, "--config", str(elsewhere)]).returncode == 0
+    local = write_ini(tmp_path, f"[Catalogue]\nURL = {local_catalogue.url}\n", "local.ini")
+    done = _count(["--config", str(local)], env_url=_closed_url())
+    assert done.returncode == 0, done.stderr
+    unnamed = write_ini(tmp_path, "[HTTP]\nRetries = 0\n", "unnamed.ini")
+    assert _count(["--config", str(unnamed)], env_url=local_catalogue.url).returncode == 0
