@@ -348,6 +348,10 @@ class Catalogue:
         ...                       end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
         >>> df.query("cloudCover < 10")  # doctest: +SKIP
         """
+        if not isinstance(split, bool):  # split="false" would split: a non-empty string is true
+            raise ParameterParserException(
+                f"split must be True or False, not {split!r} ({type(split).__name__})"
+            )
         return self._frame(
             SearchRequest.for_products(collection, limit=limit, **kwargs), split=split
         )

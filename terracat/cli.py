@@ -159,11 +159,31 @@ def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     return pairs
 
 
-def _check_clash(command: click.Command, key: str, value: str) -> None:
-    """Refuse ``--param`` naming what the command has an option (or argument) for.
+SEARCH_KEYWORDS = ("collection", "limit", "split")
+"""The keywords of terracat's searches that are not catalogue parameters: a ``--param`` naming
+one would be taken by terracat (``split=true`` splits) rather than sent, or fail in Python."""
 
-    Passed on, it would reach the search twice (a Python ``TypeError``) or silently replace the
-    option's value; one line naming the option to use says what to do instead.
+
+def _reserved(command: click.Command) -> set[str]:
+    """The lower-cased keywords the Python call behind ``command`` takes for itself."""
+    names = set(SEARCH_KEYWORDS)
+    if command.name == "sync":
+        import inspect
+
+        import terracat
+
+        parameters = inspect.signature(terracat.sync).parameters.values()
+        names.update(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD)
+    return {name.lower() for name in names}
+
+
+def _check_clash(command: click.Command, key: str, value: str) -> None:
+    """Refuse ``--param`` naming what the command has an option (or argument) for, or a
+    keyword of terracat's own that it has none for.
+
+    Passed on, it would reach the search twice (a Python ``TypeError``), silently replace the
+    option's value, or be taken by terracat instead of the catalogue; one line naming the
+    option to use says what to do instead.
     """
     from terracat.exceptions import ParameterParserException
 
@@ -184,6 +204,16 @@ def _check_clash(command: click.Command, key: str, value: str) -> None:
                 f"--param {value} clashes with an option of terracat {command.name}: "
                 f"use {use} instead."
             )
+    if key.lower() == "collection":  # download's [COLLECTION] DIRECTORY
+        raise ParameterParserException(
+            f"--param {value} clashes with an argument of terracat {command.name}: "
+            "use the COLLECTION argument instead."
+        )
+    if key.lower() in _reserved(command):
+        raise ParameterParserException(
+            f"--param {value}: {key} is a keyword of terracat's, not a catalogue parameter, "
+            f"and terracat {command.name} has no option for it."
+        )
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -546,3 +546,69 @@ def test_url_wins_over_the_file_s_url_and_the_file_s_over_terracat_url(
     assert done.returncode == 0, done.stderr
     unnamed = write_ini(tmp_path, "[HTTP]\nRetries = 0\n", "unnamed.ini")
     assert _count(["--config", str(unnamed)], env_url=local_catalogue.url).returncode == 0
+
+
+# --- 9. terracat's own search keywords are not catalogue parameters ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "param"),
+    [
+        ("download", "split=true"),
+        ("count", "split=true"),
+        ("count", "limit=3"),
+        ("count", "Limit=3"),
+    ],
+)
+def test_a_param_naming_a_keyword_the_command_has_no_option_for_is_one_line_and_exit_2(
+    local_catalogue: LocalCatalogue, tmp_path: Path, command: str, param: str
+) -> None:
+    before = len(local_catalogue.app.requests)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERRACAT_URL": local_catalogue.url}
+    where = [str(tmp_path / "out")] if command == "download" else []
+    done = subprocess.run(
+        [TERRACAT, command, NDVI, *where, "--param", param],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    key = param.partition("=")[0]
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --param {param}: {key} is a keyword of terracat's, not a catalogue parameter, "
+        f"and terracat {command} has no option for it.\n"
+    )
+    assert len(local_catalogue.app.requests) == before and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("split", ["false", "true", 0, 1, None])
+def test_split_takes_only_true_or_false(local_catalogue: LocalCatalogue, split: object) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    before = len(local_catalogue.app.requests)
+    with pytest.raises(ParameterParserException, match=r"^split must be True or False, not "):
+        terracat.search(NDVI, split=split, limit=1, catalogue=catalogue)
+    assert len(local_catalogue.app.requests) == before
+
+
+# --- 10. a STAC collection's card -------------------------------------------------------------
+
+
+def test_a_stac_collection_s_card_shows_its_title_extent_bbox_and_links(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    import html
+
+    stac = terracat.Catalogue.from_url(f"{local_catalogue.url}stac/")
+    frame = terracat.collections(catalogue=stac)
+    collection = next(c for c in stac.get_collections() if c.id == "terrascope-s2-ndvi-v2")
+    assert collection.id in set(frame["id"])
+    card = collection._repr_html_()
+    assert card.startswith("<div><strong>terrascope-s2-ndvi-v2</strong><table>")
+    assert f"<th>title</th><td>{html.escape(collection.properties['title'])}</td>" in card
+    start, end = collection.properties["extent"]["temporal"]["interval"][0]
+    assert f"<th>time extent</th><td>{start} to {end}</td>" in card
+    west, south, east, north = collection.properties["extent"]["spatial"]["bbox"][0]
+    assert f"<th>bbox</th><td>{west:g}, {south:g}, {east:g}, {north:g}</td>" in card
+    shown = [link for link in collection.properties["links"] if link["rel"] == "license"]
+    assert shown and all(f'href="{html.escape(link["href"])}"' in card for link in shown)
