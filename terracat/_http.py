@@ -12,12 +12,18 @@ urllib3 makes is taken from the same :class:`RetryBudget` as the retries of the 
 :func:`read_body` reads a streamed answer against a deadline (the whole answer, not each read)
 and a cap on its decoded size, so that neither a dripping server nor a compression bomb can hold
 a search for ever or fill the memory.
+
+Every wait between two attempts (urllib3's backoff and ``Retry-After``, and
+:func:`sleep_before_retry`) is a :func:`pause`: inside :func:`stop_when`, it ends the moment
+its batch is stopped (Ctrl-C) and raises the batch's exception, instead of sleeping out a
+``Retry-After: 60`` five times while the user waits.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,10 +46,13 @@ __all__ = [
     "DeadlineExceeded",
     "RetryBudget",
     "attempt_began",
+    "check_stopped",
     "make_session",
+    "pause",
     "read_body",
     "retry_budget",
     "sleep_before_retry",
+    "stop_when",
     "with_retries",
 ]
 
@@ -116,6 +125,45 @@ def retry_budget(retries: int) -> Iterator[RetryBudget]:
         _current_budget.reset(token)
 
 
+# The stop switch of the batch this thread works for, and what to raise once it is set.
+_current_stop: contextvars.ContextVar[tuple[threading.Event, type[BaseException]] | None] = (
+    contextvars.ContextVar("terracat_stop", default=None)
+)
+
+
+@contextmanager
+def stop_when(event: threading.Event, raising: type[BaseException]) -> Iterator[None]:
+    """Inside, every :func:`pause` (a wait between retries) ends as soon as ``event`` is set,
+    raising ``raising``; :func:`check_stopped` raises it too.
+
+    Set in the thread that makes the requests: a pool's worker does not inherit it.
+    """
+    token = _current_stop.set((event, raising))
+    try:
+        yield
+    finally:
+        _current_stop.reset(token)
+
+
+def check_stopped() -> None:
+    """Raise the current stop switch's exception if it is set: before a new attempt."""
+    stop = _current_stop.get()
+    if stop is not None and stop[0].is_set():
+        raise stop[1]
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds``, or until the current stop switch is set (then raise its exception)."""
+    stop = _current_stop.get()
+    if stop is None:
+        if seconds > 0:
+            time.sleep(seconds)
+        return
+    event, raising = stop
+    if event.wait(max(seconds, 0.0)):
+        raise raising
+
+
 class _CappedRetry(Retry):
     """urllib3's retry, with Retry-After capped and retries taken from the request's budget."""
 
@@ -135,7 +183,11 @@ class _CappedRetry(Retry):
         return following
 
     def sleep(self, response: Any = None) -> None:
-        super().sleep(response)
+        """urllib3's wait (its ``Retry-After``, else its backoff), as a :func:`pause`."""
+        seconds = None
+        if self.respect_retry_after_header and response is not None:
+            seconds = self.get_retry_after(response)
+        pause(seconds if seconds else self.get_backoff_time())
         budget = _current_budget.get()
         if budget is not None:
             budget.began = time.monotonic()  # the wait is between attempts, not part of one
@@ -183,7 +235,8 @@ def _version() -> str:
 
 
 def sleep_before_retry(attempt: int) -> None:
-    time.sleep(min(_defaults.BACKOFF_FACTOR * (2**attempt), _defaults.RETRY_AFTER_MAX))
+    """The backoff before retry number ``attempt + 1`` of terracat's own retry loops."""
+    pause(min(_defaults.BACKOFF_FACTOR * (2**attempt), _defaults.RETRY_AFTER_MAX))
 
 
 def with_retries(
@@ -202,6 +255,7 @@ def with_retries(
     """
     with retry_budget(retries) as budget:
         while True:
+            check_stopped()
             budget.began = time.monotonic()
             try:
                 return action()

@@ -32,7 +32,7 @@ import webbrowser
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -41,7 +41,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from terracat.config import CatalogueConfig
-from terracat.exceptions import AuthenticationException, ProductDownloadException
+from terracat.exceptions import (
+    AuthenticationException,
+    ConfigurationException,
+    ProductDownloadException,
+)
 
 __all__ = [
     "BearerAuth",
@@ -50,6 +54,7 @@ __all__ = [
     "TokenScope",
     "cache_key",
     "checked_token",
+    "find_identity_provider",
     "sign_in",
 ]
 
@@ -424,11 +429,12 @@ def _authorization_code(
 ) -> dict[str, Any]:
     """Authorization code with PKCE, the redirect caught on a loopback port (RFC 8252).
 
-    The sign-in URL is printed before a browser is asked to open it, so that a person whose
-    browser did not come up can still use it; an opener that answers ``False`` (as
-    ``webbrowser.open`` does when it could start no browser), or a machine without a display
-    when no opener is given, raises :class:`_NoBrowser` at once when ``fall_back`` (there is
-    another way to sign in), and otherwise says so and waits for the URL to be opened by hand.
+    An opener that answers ``False`` (as ``webbrowser.open`` does when it could start no
+    browser), or a machine without a display when no opener is given, raises
+    :class:`_NoBrowser` at once when ``fall_back`` (there is another way to sign in), before any
+    URL nobody can open is printed; without ``fall_back`` the sign-in URL is printed before a
+    browser is asked to open it, and a browser that cannot be opened is said and waited for.
+    A browser that opens is followed by the URL too, for a person whose window did not come up.
     """
     arrived: dict[str, str] = {}
     done = threading.Event()
@@ -452,13 +458,18 @@ def _authorization_code(
         url, state = client.create_authorization_url(
             config.oidc_authorization_endpoint, redirect_uri=redirect_uri, code_verifier=verifier
         )
-        _tell(f"To sign in, open {url}")
         reason = _no_browser_reason() if opener is None else None
+        if reason and fall_back:
+            raise _NoBrowser(reason)
+        if not fall_back:  # the URL is the only way: said before a browser may hold the terminal
+            _tell(f"To sign in, open {url}")
         opened = False if reason else _opener(opener)(url)
         if opened is False:  # webbrowser.open's answer when no browser could be started
             if fall_back:
-                raise _NoBrowser(reason or "no browser could be opened")
+                raise _NoBrowser("no browser could be opened")
             _tell(f"{reason or 'no browser could be opened'}: open the URL above on this machine")
+        elif fall_back:
+            _tell(f"To sign in, open {url} (a browser was asked to)")
         _tell(
             f"Waiting up to {_duration(timeout)} for the sign-in in the browser "
             "to reach this machine (Ctrl+C stops)"
@@ -628,6 +639,8 @@ def sign_in(
     that is still valid signs in without asking anyone. Returns the request signer to attach to
     the catalogue's sessions.
     """
+    if not config.sign_in_given and not config.at_home:
+        raise ConfigurationException(no_identity_provider(config))
     supported = {
         "password": config.oidc_non_interactive_supported,
         "interactive": config.oidc_interactive_supported,
@@ -670,3 +683,182 @@ def sign_in(
     if on_update is not None:
         on_update(token)
     return BearerAuth(client, scope, on_update)
+
+
+# ---- where a catalogue signs in --------------------------------------------------------------
+
+OIDC_DISCOVERY = "/.well-known/openid-configuration"
+KEYCLOAK_PROTOCOL = "/protocol/openid-connect/"
+ITEMS_ASKED = 3
+"""Collections whose first item is asked for ``auth:schemes`` (the protected ones first)."""
+DEFAULT_GRANTS = ("authorization_code", "implicit")
+"""What an identity provider supports when its discovery document lists no grant types."""
+
+
+def find_identity_provider(config: CatalogueConfig, session: requests.Session) -> CatalogueConfig:
+    """``config`` with the identity provider its catalogue announces, or ``config`` itself when
+    it names one already (or is an environment's own catalogue, which signs in as bundled).
+
+    A STAC catalogue announces it in ``auth:schemes`` (the Authentication extension) on its
+    landing page, its collections or its items: an ``openIdConnect`` scheme's discovery URL.
+    An OpenSearch catalogue's landing page may carry the same ``auth:schemes``, or a ``token``
+    link on a Keycloak realm, whose discovery document sits at the realm's standard path.
+    The discovery document must be the issuer's own (OpenID Connect Discovery 1.0, 4.3) and,
+    for an https catalogue, every endpoint https.
+
+    Raises
+    ------
+    ConfigurationException
+        when the catalogue announces nothing: the message names the ``[Auth]`` keys to set
+    AuthenticationException
+        when what it announces cannot be used, naming the URL
+    """
+    if config.sign_in_given or config.at_home:
+        return config
+    for url, token in _announced(config, session):
+        endpoints = _discovered(url, token, config, session)
+        logger.info("%s signs in at %s", config.catalogue_url, endpoints["token_endpoint"])
+        return config.with_sign_in(**endpoints, source=f"{url}, as {config.catalogue_url} says")
+    raise ConfigurationException(no_identity_provider(config))
+
+
+def no_identity_provider(config: CatalogueConfig) -> str:
+    """Why ``config`` cannot sign in, and the ``.ini`` keys that would let it."""
+    looked = (
+        "its landing page, collections and items"
+        if config.protocol == "stac"
+        else "its landing page (auth:schemes, a token link)"
+    )
+    bundled = ""
+    if config.environment is not None:
+        bundled = (
+            f"; CatalogueEnvironment.{config.environment.name}'s sign-in is for its own "
+            "catalogue only"
+        )
+    return (
+        f"{config.catalogue_url} does not say where to sign in (no OpenID Connect URL in "
+        f"{looked}), and the configuration names no identity provider{bundled}. Name it in an "
+        ".ini file: [Auth] TokenEndpoint (the password grant), AuthorizationEndpoint (a browser), "
+        "DeviceAuthorizationEndpoint (a code from another device) and ClientId; then pass the "
+        "file with --config FILE (CatalogueConfig.from_url(url, path=FILE) in Python)."
+    )
+
+
+def _announced(config: CatalogueConfig, session: requests.Session) -> Iterable[tuple[str, str]]:
+    """The discovery URLs the catalogue names, most direct first, each with the token
+    endpoint its document must name (empty: any), fetched lazily: the first usable one wins."""
+    landing = _json(session, config.catalogue_url, config)
+    yield from ((url, "") for url in _schemes(landing))
+    if config.protocol != "stac":
+        token = (landing.get("links") or {}).get("token") if isinstance(landing, dict) else None
+        if isinstance(token, dict):
+            token = token.get("href")
+        if isinstance(token, str) and KEYCLOAK_PROTOCOL in urlsplit(token).path:
+            realm = token[: token.index(KEYCLOAK_PROTOCOL)]
+            yield realm + OIDC_DISCOVERY, token
+        return
+    listed = _link(landing, "data") or urljoin(config.catalogue_url, "collections")
+    answer = _json(session, listed, config)
+    collections = [c for c in answer.get("collections") or [] if isinstance(c, dict)]
+    for collection in collections:
+        yield from ((url, "") for url in _schemes(collection))
+    # a protected collection (Terrascope's "_auth") has items that say where to sign in
+    collections.sort(key=lambda c: "anonymous" in ((c.get("_auth") or {}).get("download") or []))
+    for collection in collections[:ITEMS_ASKED]:
+        items = _link(collection, "items") or urljoin(
+            listed.rstrip("/") + "/", f"{collection.get('id')}/items"
+        )
+        page = _json(session, items, config, params={"limit": 1})
+        for feature in (page.get("features") or [])[:1]:
+            if isinstance(feature, dict):
+                yield from ((url, "") for url in _schemes(feature.get("properties") or {}))
+                yield from ((url, "") for url in _schemes(feature))
+
+
+def _json(
+    session: requests.Session,
+    url: str,
+    config: CatalogueConfig,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A JSON object the catalogue serves at ``url``, or ``{}`` when it serves none there."""
+    try:
+        answer = session.get(
+            url,
+            params=params,
+            headers={"Accept": "application/json"},
+            timeout=config.search_timeout,
+        )
+    except requests.exceptions.RequestException as error:
+        raise AuthenticationException(
+            f"cannot ask {url} where to sign in: {type(error).__name__}"
+        ) from None
+    if answer.status_code != 200:
+        return {}
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _schemes(document: Any) -> Iterable[str]:
+    """The OpenID Connect discovery URLs of a STAC object's ``auth:schemes``."""
+    schemes = document.get("auth:schemes") if isinstance(document, dict) else None
+    if not isinstance(schemes, dict):
+        return
+    for scheme in schemes.values():
+        if isinstance(scheme, dict) and scheme.get("type") == "openIdConnect":
+            url = scheme.get("openIdConnectUrl")
+            if isinstance(url, str) and url:
+                yield url
+
+
+def _link(document: dict[str, Any], rel: str) -> str | None:
+    links = document.get("links") if isinstance(document, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("rel") == rel and isinstance(link.get("href"), str):
+            return str(link["href"])
+    return None
+
+
+def _discovered(
+    url: str, token: str, config: CatalogueConfig, session: requests.Session
+) -> dict[str, Any]:
+    """The endpoints and flows of the discovery document at ``url``, each checked."""
+    secure = urlsplit(config.catalogue_url).scheme.lower() == "https"
+
+    def refuse(problem: str) -> AuthenticationException:
+        return AuthenticationException(
+            f"{config.catalogue_url} says to sign in as {url} describes, and {problem}; "
+            "name the identity provider in the [Auth] section of an .ini file instead"
+        )
+
+    def checked(name: str, value: Any) -> str:
+        if value in (None, ""):
+            return ""
+        origin = _origin(value) if isinstance(value, str) else None
+        if origin is None or (secure and origin[0] != "https"):
+            kind = "an https URL" if secure else "an http(s) URL"
+            raise refuse(f"its {name} is not {kind}")
+        return str(value)
+
+    checked("discovery URL", url)
+    document = _json(session, url, config)
+    issuer = document.get("issuer")
+    if not isinstance(issuer, str) or issuer.rstrip("/") + OIDC_DISCOVERY != url:
+        raise refuse("the answer there is not that issuer's discovery document")
+    token_endpoint = checked("token_endpoint", document.get("token_endpoint"))
+    if not token_endpoint or (token and token_endpoint != token):
+        raise refuse("it names no token_endpoint (or another than the catalogue's)")
+    grants = document.get("grant_types_supported") or DEFAULT_GRANTS
+    authorization = checked("authorization_endpoint", document.get("authorization_endpoint"))
+    device = checked("device_authorization_endpoint", document.get("device_authorization_endpoint"))
+    listed = "grant_types_supported" in document
+    return {
+        "token_endpoint": token_endpoint,
+        "authorization_endpoint": authorization,
+        "device_authorization_endpoint": device if DEVICE_GRANT in grants or not listed else "",
+        "interactive": bool(authorization) and "authorization_code" in grants,
+        "non_interactive": "password" in grants,
+    }

@@ -22,9 +22,19 @@ import geopandas
 import pandas as pd
 
 from terracat._http import make_session
-from terracat.auth import TokenCache, cache_key, sign_in
-from terracat.config import CatalogueConfig, CatalogueEnvironment, url_from_environment
+from terracat.auth import TokenCache, cache_key, find_identity_provider, sign_in
+from terracat.config import (
+    CatalogueConfig,
+    CatalogueEnvironment,
+    environment_at,
+    url_from_environment,
+)
 from terracat.discovery import detect_protocol
+from terracat.exceptions import (
+    AuthenticationException,
+    ConfigurationException,
+    ParameterParserException,
+)
 from terracat.products import (
     Collection,
     Product,
@@ -70,7 +80,8 @@ def catalogue_for(url: str | None, client: str | None = None) -> Catalogue:
             if catalogue is not None:
                 return catalogue
     if url and url != default_catalogue().config.catalogue_url:
-        # the bundled environment at that URL signs in as it does (CDSE, Terrascope STAC)
+        # the bundled environment at that URL signs in as it does (CDSE, Terrascope STAC);
+        # any other URL signs in where its catalogue says
         return Catalogue(CatalogueConfig.from_url(url, environment_of(url)))
     return default_catalogue()
 
@@ -96,13 +107,9 @@ def catalogue_at(url: str) -> Catalogue:
 
 def environment_of(url: str) -> CatalogueEnvironment:
     """The bundled environment whose catalogue is at ``url`` (its sign-in and transfers), else
-    ``TERRASCOPE``, as :meth:`CatalogueConfig.from_url` assumes."""
-    wanted = url.strip().rstrip("/").lower()
-    for environment in CatalogueEnvironment:
-        bundled = CatalogueConfig.from_environment(environment).catalogue_url
-        if bundled.rstrip("/").lower() == wanted:
-            return environment
-    return CatalogueEnvironment.TERRASCOPE
+    ``TERRASCOPE`` for its transfer settings, as :meth:`CatalogueConfig.from_url` assumes (a
+    catalogue elsewhere never gets Terrascope's sign-in)."""
+    return environment_at(url) or CatalogueEnvironment.TERRASCOPE
 
 
 _default: Catalogue | None = None
@@ -156,20 +163,30 @@ class Catalogue:
             _live[self.config.catalogue_url] = weakref.ref(self)
 
     @classmethod
-    def from_url(cls, url: str, environment: CatalogueEnvironment | None = None) -> Catalogue:
+    def from_url(
+        cls,
+        url: str,
+        environment: CatalogueEnvironment | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+    ) -> Catalogue:
         """A catalogue for ``url``, speaking the protocol its landing page announces.
 
         One GET of ``url`` (bounded by ``[HTTP] SearchTimeout``): a STAC API landing page (its
         ``conformsTo`` holds an ``https://api.stacspec.org/v1.*/core`` class) gives the STAC
-        protocol, anything else OpenSearch. The other values (sign-in, transfers) are those of
-        ``environment``; by default, of the bundled environment at that URL
-        (``https://stac.terrascope.be/`` is ``TERRASCOPE_STAC``), else of ``TERRASCOPE``.
+        protocol, anything else OpenSearch; a ``path`` file that says ``[Catalogue] Protocol``
+        is believed instead. The other values (transfers) are those of ``environment``, by
+        default of the bundled environment at that URL (``https://stac.terrascope.be/`` is
+        ``TERRASCOPE_STAC``), else of ``TERRASCOPE``, overridden by the ``path`` file. The
+        environment's sign-in comes only with its own catalogue: another one signs in as the
+        file says, else where the catalogue announces it (looked for at the first sign-in).
         :meth:`CatalogueConfig.from_url` builds the configuration without any request.
 
         Raises
         ------
         ConfigurationException
-            when ``url`` is not an http(s) URL, or its host cannot be reached or fails (5xx)
+            when ``url`` is not an http(s) URL, its host cannot be reached or fails (5xx), or
+            the file cannot be used
 
         Examples
         --------
@@ -178,10 +195,14 @@ class Catalogue:
         'stac'
         """
         chosen = environment if environment is not None else environment_of(url)
-        checked = CatalogueConfig.from_url(url, chosen)  # validates the URL before any request
+        # the URL and the file are checked before any request
+        checked = CatalogueConfig.from_url(url, chosen, path=path)
+        origins = getattr(checked.config, "origins", {})
+        if path is not None and origins.get(("Catalogue", "protocol")) == os.fspath(path):
+            return cls(checked)
         # the landing page as the user wrote it: some STAC APIs answer 404 for ``/v1/``
         protocol = detect_protocol(url.strip(), checked)
-        return cls(CatalogueConfig.from_url(url, chosen, protocol=protocol))
+        return cls(CatalogueConfig.from_url(url, chosen, protocol=protocol, path=path))
 
     def close(self) -> None:
         """Close the catalogue's connections (searches and downloads)."""
@@ -220,6 +241,12 @@ class Catalogue:
     def _cache(self, cache: bool) -> TokenCache | None:
         return TokenCache(self.config.token_cache_path) if cache else None
 
+    def _identity(self) -> CatalogueConfig:
+        """The configuration to sign in with: for a catalogue other than an environment's own
+        and no identity provider configured, the one the catalogue announces (asked once)."""
+        self.config = find_identity_provider(self.config, self._session)
+        return self.config
+
     def authenticate(
         self, *, browser: Any = None, cache: bool = False, timeout: float = 300.0
     ) -> Catalogue:
@@ -230,7 +257,7 @@ class Catalogue:
         the refresh token on disk (owner-only) and reuses it while it is valid.
         """
         auth = sign_in(
-            self.config,
+            self._identity(),
             self._session,
             "interactive",
             browser=browser,
@@ -249,7 +276,7 @@ class Catalogue:
         ``cache=True`` keeps the resulting refresh token on disk for :func:`terracat.login`.
         """
         auth = sign_in(
-            self.config,
+            self._identity(),
             self._session,
             "password",
             username=username,
@@ -268,7 +295,7 @@ class Catalogue:
         they have.
         """
         auth = sign_in(
-            self.config,
+            self._identity(),
             self._session,
             "device",
             notify=notify,
@@ -282,7 +309,11 @@ class Catalogue:
         """Forget the sign-in (and, with ``cache``, its cached token)."""
         self.sign_in_with(None)
         if cache:
-            TokenCache(self.config.token_cache_path).save(cache_key(self.config), None)
+            try:
+                config = self._identity()
+            except (ConfigurationException, AuthenticationException):  # nothing could be cached
+                return
+            TokenCache(config.token_cache_path).save(cache_key(config), None)
 
     # ---- frames ------------------------------------------------------------------------------
 
@@ -317,6 +348,10 @@ class Catalogue:
         ...                       end="2022-03-01", bbox=[4.1, 50.0, 5.5, 51.0])  # doctest: +SKIP
         >>> df.query("cloudCover < 10")  # doctest: +SKIP
         """
+        if not isinstance(split, bool):  # split="false" would split: a non-empty string is true
+            raise ParameterParserException(
+                f"split must be True or False, not {split!r} ({type(split).__name__})"
+            )
         return self._frame(
             SearchRequest.for_products(collection, limit=limit, **kwargs), split=split
         )

@@ -22,8 +22,12 @@ if TYPE_CHECKING:  # imported on use: ``terracat --help`` stays instant
 __all__ = ["main"]
 
 
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell's
+
+
 class _Group(click.Group):
-    """Turns terracat's own errors into one line on stderr and exit code 2, never a traceback."""
+    """Turns terracat's own errors into one line on stderr and exit code 2, never a traceback,
+    and Ctrl-C into one line and exit code 130 (click's own ``Aborted!`` exits 1)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -31,6 +35,9 @@ class _Group(click.Group):
         except TerracatError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(INTERRUPTED)
 
 
 @click.group(cls=_Group)
@@ -60,33 +67,48 @@ def catalogue_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--config",
         "config_file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="An .ini file overriding the environment's configuration.",
+        help="An .ini file overriding the environment's configuration (with --url, that "
+        "catalogue's).",
     )
     @click.option(
         "--url",
         envvar="TERRACAT_URL",
-        help="The catalogue's URL (or $TERRACAT_URL), e.g. a local one; OpenSearch or STAC, "
-        "read from its landing page.",
+        help="The catalogue's URL (or $TERRACAT_URL, unless --config names one), e.g. a local "
+        "one; OpenSearch or STAC, read from its landing page.",
     )
     @functools.wraps(command)
     def wrapped(env: str | None, config_file: Path | None, url: str | None, **kwargs: Any) -> Any:
-        return command(catalogue=_catalogue(env, config_file, url), **kwargs)
+        source = click.get_current_context().get_parameter_source("url")
+        from_environment = source is click.core.ParameterSource.ENVIRONMENT
+        return command(catalogue=_catalogue(env, config_file, url, from_environment), **kwargs)
 
     return wrapped
 
 
-def _catalogue(env: str | None, config_file: Path | None, url: str | None) -> Catalogue:
+def _catalogue(
+    env: str | None,
+    config_file: Path | None,
+    url: str | None,
+    url_from_environment: bool = False,
+) -> Catalogue:
+    """The catalogue the options name: ``--url`` over a ``--config`` file's ``[Catalogue] URL``
+    over ``$TERRACAT_URL``, as an option given is meant more than a variable set once.
+
+    The file is read and checked either way, and overrides the environment's values."""
     from terracat.catalogue import Catalogue
     from terracat.config import CatalogueConfig, CatalogueEnvironment
 
     environment = CatalogueEnvironment[env.upper()] if env else None
-    if url:
-        # the protocol (OpenSearch or STAC) is read from the URL's landing page
-        return Catalogue.from_url(url, environment)
-    config = CatalogueConfig.from_environment(
-        environment or CatalogueEnvironment.TERRASCOPE, str(config_file) if config_file else None
-    )
-    return Catalogue(config)
+    path = str(config_file) if config_file else None
+    if not url or (path and url_from_environment):
+        config = CatalogueConfig.from_environment(
+            environment or CatalogueEnvironment.TERRASCOPE, path
+        )
+        origins = getattr(config.config, "origins", {})
+        if not url or origins.get(("Catalogue", "url")) == path:  # the file names its catalogue
+            return Catalogue(config)
+    # the protocol (OpenSearch or STAC) is read from the URL's landing page
+    return Catalogue.from_url(url, environment, path=path)
 
 
 def _bbox(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
@@ -137,11 +159,31 @@ def _params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     return pairs
 
 
-def _check_clash(command: click.Command, key: str, value: str) -> None:
-    """Refuse ``--param`` naming what the command has an option (or argument) for.
+SEARCH_KEYWORDS = ("collection", "limit", "split")
+"""The keywords of terracat's searches that are not catalogue parameters: a ``--param`` naming
+one would be taken by terracat (``split=true`` splits) rather than sent, or fail in Python."""
 
-    Passed on, it would reach the search twice (a Python ``TypeError``) or silently replace the
-    option's value; one line naming the option to use says what to do instead.
+
+def _reserved(command: click.Command) -> set[str]:
+    """The lower-cased keywords the Python call behind ``command`` takes for itself."""
+    names = set(SEARCH_KEYWORDS)
+    if command.name == "sync":
+        import inspect
+
+        import terracat
+
+        parameters = inspect.signature(terracat.sync).parameters.values()
+        names.update(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD)
+    return {name.lower() for name in names}
+
+
+def _check_clash(command: click.Command, key: str, value: str) -> None:
+    """Refuse ``--param`` naming what the command has an option (or argument) for, or a
+    keyword of terracat's own that it has none for.
+
+    Passed on, it would reach the search twice (a Python ``TypeError``), silently replace the
+    option's value, or be taken by terracat instead of the catalogue; one line naming the
+    option to use says what to do instead.
     """
     from terracat.exceptions import ParameterParserException
 
@@ -162,6 +204,16 @@ def _check_clash(command: click.Command, key: str, value: str) -> None:
                 f"--param {value} clashes with an option of terracat {command.name}: "
                 f"use {use} instead."
             )
+    if key.lower() == "collection":  # download's [COLLECTION] DIRECTORY
+        raise ParameterParserException(
+            f"--param {value} clashes with an argument of terracat {command.name}: "
+            "use the COLLECTION argument instead."
+        )
+    if key.lower() in _reserved(command):
+        raise ParameterParserException(
+            f"--param {value}: {key} is a keyword of terracat's, not a catalogue parameter, "
+            f"and terracat {command.name} has no option for it."
+        )
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -369,14 +421,18 @@ def download(
         raise click.UsageError("expected [COLLECTION] DIRECTORY")
     directory = Path(arguments[-1])
     query["collection"] = arguments[0] if len(arguments) == 2 else None
-    _sign_in(catalogue, username, password, cached)
-    if source is not None:
-        if query["collection"]:
-            raise click.UsageError("give either COLLECTION with filters or --from, not both")
-        frame = terracat.read_parquet(source)
-        frame = frame if limit is None else frame.head(limit)
-    else:
-        frame = _search(catalogue, limit=limit, **query)
+    if source is not None and query["collection"]:
+        raise click.UsageError("give either COLLECTION with filters or --from, not both")
+    try:
+        _sign_in(catalogue, username, password, cached)
+        if source is not None:
+            frame = terracat.read_parquet(source)
+            frame = frame if limit is None else frame.head(limit)
+        else:
+            frame = _search(catalogue, limit=limit, **query)
+    except KeyboardInterrupt:
+        click.echo("interrupted before any download began: nothing was written", err=True)
+        sys.exit(INTERRUPTED)
     from terracat.transfer import DownloadInterrupted
 
     try:
@@ -395,7 +451,7 @@ def download(
             "interrupted: the partial files are kept; run the same command again to resume",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     if _summarise(len(frame), report, directory):
         sys.exit(1)
 
@@ -476,7 +532,7 @@ def sync(
         )
     except KeyboardInterrupt:  # a DownloadInterrupted, or Ctrl-C while it searched
         click.echo("interrupted: run the same command again to resume", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     click.echo(f"{directory}: {report.summary()}")
     for product in report.gone:
         click.echo(f"gone from the catalogue (files kept): {product}")

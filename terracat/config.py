@@ -17,7 +17,9 @@ can always be traced back to one ``CatalogueConfig`` object.
 from __future__ import annotations
 
 import configparser
+import copy
 import difflib
+import functools
 import math
 import os
 from enum import Enum
@@ -86,6 +88,8 @@ class _SourcedConfigParser(configparser.ConfigParser):
         super().__init__()
         self.environment = environment
         self.origins: dict[tuple[str, str], str] = {}
+        # where the environment's own values come from, as origins name it
+        self.bundled_source = f"terracat/resources/{environment.value}" if environment else ""
 
     def read_layer(self, text: str, source: str) -> None:
         """Parse ``text`` on top of what was read before, recording ``source`` per option."""
@@ -99,6 +103,8 @@ class _SourcedConfigParser(configparser.ConfigParser):
             raise ConfigurationException(
                 f"Cannot parse the configuration file {source}: {error}"
             ) from error
+        for key in layer.defaults():  # [DEFAULT] is no section, and a file sets it too
+            self.origins[(layer.default_section, key)] = source
         for section in layer.sections():
             for key in layer.options(section):
                 self.origins[(section, key)] = source
@@ -288,6 +294,9 @@ class CatalogueConfig:
         the configuration this object was read from
     environment : CatalogueEnvironment or None
         the pre-defined environment whose defaults were used, ``None`` when built directly
+    at_home : bool
+        whether the catalogue is ``environment``'s own: only then does the configuration keep
+        the environment's sign-in (:meth:`from_url`)
     catalogue_url : str
         the catalogue's base URL, always ending in ``/`` so that ``urljoin`` keeps its path
     protocol : str
@@ -298,6 +307,9 @@ class CatalogueConfig:
         the identity provider's endpoints; empty when the catalogue has none
     oidc_interactive_supported, oidc_non_interactive_supported : bool
         which sign-in flows the catalogue's identity provider accepts
+    sign_in_given : bool
+        whether an identity provider is named (``[Auth] TokenEndpoint``); without one, a
+        catalogue other than an environment's own is asked where it signs in
     token_hosts : tuple of str
         the download services that receive the access token besides the catalogue itself
         (``[Auth] TokenHosts``; only their scheme, host and port count). A product file on any
@@ -353,6 +365,10 @@ class CatalogueConfig:
         self.catalogue_url = read.url("Catalogue", "URL", required=True).rstrip("/") + "/"
         # which protocol's backend speaks to it (terracat.protocols.BACKENDS checks the name)
         self.protocol = read.text("Catalogue", "Protocol", default=DEFAULT_PROTOCOL).strip().lower()
+        # an environment's own catalogue signs in as its bundled file says, even not at all
+        self.at_home = self.environment is not None and _same_url(
+            self.catalogue_url, _home_url(self.environment)
+        )
 
         # Auth
         self.oidc_client_id = read.text("Auth", "ClientId")
@@ -499,6 +515,7 @@ class CatalogueConfig:
         parser = _bundled_parser(environment)
         if path is not None:
             parser.read_layer(_read_file(path), source=os.fspath(path))
+        _sign_in_stays_home(parser)
         return CatalogueConfig(parser)
 
     @staticmethod
@@ -507,12 +524,18 @@ class CatalogueConfig:
         environment: CatalogueEnvironment = CatalogueEnvironment.TERRASCOPE,
         *,
         protocol: str | None = None,
+        path: str | os.PathLike[str] | None = None,
     ) -> CatalogueConfig:
-        """Get an environment's configuration with only the catalogue URL replaced.
+        """Get an environment's configuration pointing at another catalogue URL.
 
         This is how a client talks to a local catalogue (``terracat serve``) or a mirror while
-        keeping the environment's sign-in endpoints and transfer settings. No request is sent:
-        the protocol is the environment's unless ``protocol`` is given
+        keeping the environment's transfer settings. The environment's sign-in (its identity
+        provider, client secret and ``TokenHosts``) is kept only when ``url`` is that
+        environment's own catalogue: a password typed for Terrascope, and the token it buys,
+        must not go wherever a URL points. Another catalogue's sign-in comes from ``path``, or
+        from what the catalogue itself announces (:meth:`terracat.Catalogue.authenticate` and
+        the other sign-in methods look for it). No request is sent here: the protocol is the
+        environment's (or the file's) unless ``protocol`` is given
         (:meth:`terracat.Catalogue.from_url` reads it from the catalogue's landing page).
 
         Parameters
@@ -523,6 +546,9 @@ class CatalogueConfig:
             the environment whose other values are kept
         protocol : str, optional
             the catalogue's protocol (``opensearch``, ``stac``), replacing the environment's
+        path : str or os.PathLike, optional
+            a catalogue ``.ini`` file whose values override the environment's, checked as
+            :meth:`from_file` checks it; ``url`` wins over its ``[Catalogue] URL``
 
         Returns
         -------
@@ -532,18 +558,22 @@ class CatalogueConfig:
         Raises
         ------
         ConfigurationException
-            when ``url`` is not an http(s) URL or ``environment`` is not a CatalogueEnvironment
+            when ``url`` is not an http(s) URL, ``environment`` is not a CatalogueEnvironment,
+            or the file does not exist, cannot be parsed or holds a malformed or unknown value
 
         Examples
         --------
-        >>> CatalogueConfig.from_url("http://127.0.0.1:8080/catalogue").catalogue_url
-        'http://127.0.0.1:8080/catalogue/'
+        >>> config = CatalogueConfig.from_url("http://127.0.0.1:8080/catalogue")
+        >>> config.catalogue_url, config.oidc_token_endpoint
+        ('http://127.0.0.1:8080/catalogue/', '')
         """
         if not isinstance(url, str):
             raise ConfigurationException(
                 f"The catalogue URL must be a str, not {type(url).__name__}: {url!r}."
             )
         parser = _bundled_parser(environment)
+        if path is not None:
+            parser.read_layer(_read_file(path), source=os.fspath(path))
         # Escape '%' so that percent-encoded URLs survive ConfigParser's interpolation.
         parser.set("Catalogue", "URL", url.replace("%", "%%"))
         parser.origins[("Catalogue", "url")] = "the URL given to CatalogueConfig.from_url"
@@ -555,7 +585,114 @@ class CatalogueConfig:
                 )
             parser.set("Catalogue", "Protocol", protocol.replace("%", "%%"))
             parser.origins[("Catalogue", "protocol")] = "the protocol given to from_url"
+        _sign_in_stays_home(parser)
         return CatalogueConfig(parser)
+
+    @property
+    def sign_in_given(self) -> bool:
+        """Whether this configuration names an identity provider (``[Auth] TokenEndpoint``)."""
+        return bool(self.oidc_token_endpoint)
+
+    def with_sign_in(
+        self,
+        *,
+        token_endpoint: str,
+        authorization_endpoint: str = "",
+        device_authorization_endpoint: str = "",
+        interactive: bool,
+        non_interactive: bool,
+        source: str,
+    ) -> CatalogueConfig:
+        """A copy of this configuration signing in where ``source`` (a catalogue) says.
+
+        What a catalogue announces replaces the ``[Auth]`` endpoints and flows only; the
+        client registration, the token hosts and every other value stay this configuration's
+        (values assigned to its attributes included).
+        """
+        found = copy.copy(self)
+        found.config = copy.deepcopy(self.config)
+        values = {
+            "TokenEndpoint": token_endpoint,
+            "AuthorizationEndpoint": authorization_endpoint,
+            "DeviceAuthorizationEndpoint": device_authorization_endpoint,
+            "InteractiveSupported": str(interactive),
+            "NonInteractiveSupported": str(non_interactive),
+        }
+        origins: dict[tuple[str, str], str] = getattr(found.config, "origins", {})
+        for key, value in values.items():
+            found.config.set("Auth", key, value.replace("%", "%%"))
+            origins[("Auth", found.config.optionxform(key))] = source
+        found.oidc_token_endpoint = token_endpoint
+        found.oidc_authorization_endpoint = authorization_endpoint
+        found.oidc_device_authorization_endpoint = device_authorization_endpoint
+        found.oidc_interactive_supported = interactive
+        found.oidc_non_interactive_supported = non_interactive
+        return found
+
+
+SIGN_IN_KEYS = (
+    "ClientSecret",
+    "TokenEndpoint",
+    "AuthorizationEndpoint",
+    "DeviceAuthorizationEndpoint",
+    "TokenHosts",
+)
+"""The ``[Auth]`` keys that belong to an environment's own catalogue: its identity provider,
+the secret registered there and the hosts its token is for. ``ClientId`` is a public name."""
+
+FLOW_KEYS = {
+    "NonInteractiveSupported": ("TokenEndpoint",),
+    "InteractiveSupported": ("TokenEndpoint", "AuthorizationEndpoint"),
+}
+"""Each flow's switch and the endpoints it needs: a catalogue's own file that names the
+endpoints but not the switches gets the flows those endpoints allow."""
+
+
+def _sign_in_stays_home(parser: _SourcedConfigParser) -> None:
+    """Clear the bundled environment's sign-in when the catalogue is not that environment's.
+
+    Only what the bundled file set is cleared (its origin says so, and the message of a value
+    read from it then says why); a user's file naming an identity provider keeps it.
+    """
+    environment, bundled = parser.environment, parser.bundled_source
+    url = parser.get("Catalogue", "URL", fallback="")
+    home = _home_url(environment) if environment is not None else ""
+    if environment is None or _same_url(url, home):
+        return
+    why = f"{bundled}, cleared: {url.strip()} is not that environment's catalogue"
+
+    def bundled_sets(key: str) -> bool:
+        return parser.origins.get(("Auth", parser.optionxform(key))) == bundled
+
+    for key in SIGN_IN_KEYS:
+        if bundled_sets(key):
+            parser.set("Auth", key, "")
+            parser.origins[("Auth", parser.optionxform(key))] = why
+    for flag, needs in FLOW_KEYS.items():
+        if bundled_sets(flag):
+            given = all(parser.get("Auth", key, raw=True, fallback="").strip() for key in needs)
+            parser.set("Auth", flag, str(given))
+            parser.origins[("Auth", parser.optionxform(flag))] = why
+
+
+@functools.cache
+def _home_url(environment: CatalogueEnvironment) -> str:
+    """The catalogue URL of an environment's bundled file (read once: it is installed)."""
+    bundled = configparser.ConfigParser(interpolation=None)
+    bundled.read_string(_bundled_text(environment))
+    return bundled.get("Catalogue", "URL")
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
+
+
+def environment_at(url: str) -> CatalogueEnvironment | None:
+    """The bundled environment whose catalogue is at ``url``, else ``None``."""
+    for environment in CatalogueEnvironment:
+        if _same_url(url, _home_url(environment)):
+            return environment
+    return None
 
 
 def _default_token_cache() -> Path:
@@ -599,7 +736,7 @@ def _bundled_text(environment: CatalogueEnvironment) -> str:
 def _bundled_parser(environment: Any) -> _SourcedConfigParser:
     checked = _check_environment(environment)
     parser = _SourcedConfigParser(checked)
-    parser.read_layer(_bundled_text(checked), source=f"terracat/resources/{checked.value}")
+    parser.read_layer(_bundled_text(checked), source=parser.bundled_source)
     return parser
 
 

@@ -19,7 +19,9 @@ from terracat import (
     CatalogueEnvironment,
     ProductDownloadException,
 )
+from terracat.exceptions import ConfigurationException
 from terracat.server import LocalCatalogue
+from tests.hostile import HostileServer, send
 
 TOC = "urn:eop:VITO:TERRASCOPE_S2_TOC_V2"
 
@@ -68,8 +70,12 @@ def test_unsupported_flows_raise_as_the_reference_does():
 
 
 def test_an_unreachable_identity_provider_is_named(tmp_path):
-    config = CatalogueConfig.from_url("http://127.0.0.1:9/")
-    config.oidc_token_endpoint = "http://127.0.0.1:9/auth/token"
+    config = CatalogueConfig.from_url("http://127.0.0.1:9/").with_sign_in(
+        token_endpoint="http://127.0.0.1:9/auth/token",
+        interactive=False,
+        non_interactive=True,
+        source="this test",
+    )
     config.retries = 0
     with pytest.raises(AuthenticationException, match="could not be reached"):
         Catalogue(config).authenticate_non_interactive("demo", "demo")
@@ -264,3 +270,114 @@ def test_without_a_device_sign_in_a_browser_that_cannot_open_is_said_and_waited_
         Catalogue(config).authenticate(browser=lambda url: False, timeout=0.2)
     told = capsys.readouterr().err
     assert "no browser could be opened: open the URL above on this machine" in told
+
+
+# ---- a catalogue other than an environment's own signs in where it says ---------------------
+
+
+@pytest.fixture
+def no_way_out(monkeypatch):
+    """Every request to a host off this machine (Terrascope's identity service, say) goes to a
+    proxy that records it and refuses it: a test then sees that none was made."""
+
+    def refuse(request, connection) -> None:
+        send(connection, 403, b"not through here")
+
+    with HostileServer(refuse) as proxy:
+        for variable in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+            monkeypatch.setenv(variable, proxy.url("/"))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+        yield proxy
+
+
+def _says_nothing(request, connection) -> None:
+    """A catalogue whose landing page says nothing of signing in (an OpenSearch one, then)."""
+    if request.path == "/":
+        send(connection, 200, b'{"title": "elsewhere"}', {"Content-Type": "application/json"})
+    else:
+        send(connection, 404, b"{}", {"Content-Type": "application/json"})
+
+
+def test_a_catalogue_elsewhere_never_gets_terrascope_s_sign_in(no_way_out, tmp_path):
+    with HostileServer(_says_nothing) as elsewhere:
+        catalogue = Catalogue.from_url(elsewhere.url("/"))
+        assert catalogue.config.token_hosts == ()
+        for attempt in (
+            lambda: catalogue.authenticate_non_interactive("alice", "pa55word"),
+            lambda: catalogue.authenticate_device(timeout=1),
+            lambda: catalogue.authenticate(browser=lambda url: True, timeout=1),
+        ):
+            with pytest.raises(ConfigurationException) as refused:
+                attempt()
+            message = str(refused.value)
+            assert elsewhere.url("/") in message and "does not say where to sign in" in message
+            assert "[Auth] TokenEndpoint" in message and "--config FILE" in message
+            assert "TERRASCOPE's sign-in is for its own catalogue only" in message
+        sent = list(elsewhere.requests)
+    assert not no_way_out.requests, [r.target for r in no_way_out.requests]
+    assert sent and not [r for r in sent if "authorization" in r.headers or b"pa55" in r.body]
+
+
+@pytest.mark.parametrize("face", ["", "stac/"])
+def test_the_local_catalogue_by_url_signs_in_at_its_own_identity_provider(
+    no_way_out, local_catalogue, tmp_path, face
+):
+    catalogue = Catalogue.from_url(local_catalogue.url + face)
+    catalogue.config.token_cache_path = tmp_path / "tokens.json"
+    catalogue.authenticate_non_interactive("demo", "demo", cache=True)
+    realm = f"{local_catalogue.url}auth/realms/terrascope/"
+    assert catalogue.config.oidc_token_endpoint.startswith(realm)
+    assert catalogue.config.oidc_device_authorization_endpoint.startswith(realm)
+    assert catalogue.config.token_hosts == ()
+    collection = "terrascope-s2-toc-v2" if face else TOC
+    frame = catalogue.search(collection, limit=1)
+    report = frame.terracat.download(tmp_path / "out", progress=False)
+    assert (report["status"] == "downloaded").all()
+    assert not no_way_out.requests, [r.target for r in no_way_out.requests]
+    assert list(terracat.auth.TokenCache(tmp_path / "tokens.json")._read()) == [
+        f"{realm}protocol/openid-connect/token|terracatalogueclient"
+    ]
+
+
+def _announcing(document: dict) -> object:
+    """A catalogue whose landing page's auth:schemes point at ``document`` on its own host."""
+    import json
+
+    def handler(request, connection) -> None:
+        base = f"http://{request.headers['host']}"
+        if request.path == "/":
+            scheme = {"type": "openIdConnect", "openIdConnectUrl": f"{base}/idp{DISCOVERY}"}
+            body = {"title": "announcing", "auth:schemes": {"oidc": scheme}}
+        elif request.path == f"/idp{DISCOVERY}":
+            body = {key: value.replace("BASE", base) for key, value in document.items()}
+        else:
+            body = {}
+        send(connection, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    return handler
+
+
+DISCOVERY = "/.well-known/openid-configuration"
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (
+            {"issuer": "https://sso.terrascope.be/auth/realms/terrascope", "token_endpoint": "x"},
+            "not that issuer's discovery document",
+        ),
+        ({"issuer": "BASE/idp"}, "names no token_endpoint"),
+        ({"issuer": "BASE/idp", "token_endpoint": "file:///etc/passwd"}, "not an http(s) URL"),
+    ],
+)
+def test_an_announced_identity_provider_that_cannot_be_used_is_named(no_way_out, document, problem):
+    with HostileServer(_announcing(document)) as announcing:
+        catalogue = Catalogue.from_url(announcing.url("/"))
+        with pytest.raises(AuthenticationException) as refused:
+            catalogue.authenticate_non_interactive("alice", "pa55word")
+        assert announcing.url(f"/idp{DISCOVERY}") in str(refused.value)
+        assert problem in str(refused.value)
+        assert not [r for r in announcing.requests if b"pa55" in r.body]
+    assert not no_way_out.requests

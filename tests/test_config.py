@@ -172,9 +172,11 @@ def test_from_file_overrides_terrascope_defaults_key_by_key(tmp_path: Path) -> N
     assert config.search_workers == 8
     assert config.download_workers == 2
     assert config.verify_tls is False
-    # what the file leaves out keeps Terrascope's value
+    # what the file leaves out keeps Terrascope's value, but for Terrascope's sign-in: the
+    # catalogue is another one
     assert config.oidc_client_id == "terracatalogueclient"
-    assert config.oidc_interactive_supported is True
+    assert config.oidc_token_endpoint == "" and config.token_hosts == ()
+    assert config.oidc_interactive_supported is False
     assert config.environment is CatalogueEnvironment.TERRASCOPE
 
 
@@ -459,27 +461,30 @@ def test_repr_says_when_a_secret_is_empty() -> None:
 # --- from_url ---------------------------------------------------------------------------------
 
 
-def test_from_url_replaces_only_the_catalogue_url() -> None:
+def test_from_url_replaces_the_catalogue_url_and_drops_the_environment_s_sign_in() -> None:
     config = CatalogueConfig.from_url("http://127.0.0.1:8080/catalogue")
     default = CatalogueConfig.get_default_config()
     assert config.catalogue_url == "http://127.0.0.1:8080/catalogue/"
     assert config.environment is CatalogueEnvironment.TERRASCOPE
+    for name in ("oidc_client_id", "http_download_chunk_size", "page_size"):
+        assert getattr(config, name) == getattr(default, name)
+    # Terrascope's identity provider, and the hosts its token is for, stay Terrascope's
     for name in (
-        "oidc_client_id",
         "oidc_token_endpoint",
         "oidc_authorization_endpoint",
         "oidc_device_authorization_endpoint",
-        "http_download_chunk_size",
-        "page_size",
     ):
-        assert getattr(config, name) == getattr(default, name)
+        assert getattr(config, name) == ""
+    assert config.token_hosts == () and not config.sign_in_given and not config.at_home
 
 
-def test_from_url_keeps_the_chosen_environment() -> None:
+def test_from_url_keeps_the_chosen_environment_but_not_its_sign_in() -> None:
     config = CatalogueConfig.from_url("https://mirror.example.org/", CatalogueEnvironment.HRVPP)
     assert config.catalogue_url == "https://mirror.example.org/"
     assert config.environment is CatalogueEnvironment.HRVPP
-    assert config.oidc_token_endpoint == "https://identity.prod.wekeo2.eu/oauth2/token"
+    assert config.oidc_token_endpoint == "" and config.oidc_client_secret == ""
+    home = CatalogueConfig.from_url("https://phenology.vgt.vito.be", CatalogueEnvironment.HRVPP)
+    assert home.oidc_token_endpoint == "https://identity.prod.wekeo2.eu/oauth2/token"
 
 
 def test_from_url_keeps_percent_encoding() -> None:

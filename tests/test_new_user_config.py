@@ -59,6 +59,7 @@ def known_names() -> set[tuple[str, str]]:
             "[Auth] TokenHosts",
         ),
         ("[S3]\nEndpointURl = https://x.org\n", "[S3] endpointurl", None),  # case: accepted
+        ("[DEFAULT]\nSearchWorker = 3\n", "[DEFAULT] searchworker", "[DEFAULT] SearchWorkers"),
     ],
 )
 def test_an_unknown_section_or_key_names_the_file_and_the_closest_known_one(
@@ -468,3 +469,146 @@ def test_cloud_cover_takes_the_interval_syntax_that_param_can_no_longer_give(
     assert int(interval.stdout) == expected > 0
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: Failed to parse the value of the 'cloudCover'")
+
+
+# --- 8. a catalogue's own sign-in, and --config with --url ------------------------------------
+
+
+def test_a_file_moving_the_catalogue_elsewhere_drops_terrascope_s_sign_in(tmp_path: Path) -> None:
+    moved = CatalogueConfig.from_file(
+        write_ini(tmp_path, "[Catalogue]\nURL = http://127.0.0.1:8080/\n")
+    )
+    assert not moved.sign_in_given and moved.token_hosts == ()
+    assert not moved.oidc_interactive_supported and not moved.oidc_non_interactive_supported
+    realm = "http://127.0.0.1:8080/auth/realms/terrascope/protocol/openid-connect"
+    own = CatalogueConfig.from_file(
+        write_ini(
+            tmp_path,
+            f"""
+            [Catalogue]
+            URL = http://127.0.0.1:8080/
+            [Auth]
+            TokenEndpoint = {realm}/token
+            """,
+        )
+    )
+    # the file's identity provider is kept, with the flows its endpoints allow
+    assert own.oidc_token_endpoint == f"{realm}/token" and own.oidc_authorization_endpoint == ""
+    assert own.oidc_non_interactive_supported and not own.oidc_interactive_supported
+    assert own.token_hosts == ()  # Terrascope's download service gets no local token
+    home = CatalogueConfig.from_file(write_ini(tmp_path, "[HTTP]\nRetries = 1\n"))
+    assert home.at_home and home.token_hosts == ("https://services.terrascope.be/download/",)
+
+
+def _count(args: list[str], env_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TERRACAT_URL"}
+    env["PYTHONPATH"] = str(ROOT)
+    if env_url is not None:
+        env["TERRACAT_URL"] = env_url
+    return subprocess.run(
+        [TERRACAT, "count", NDVI, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("given", ["option", "variable"])
+def test_config_with_url_is_read_and_checked_as_that_catalogue_s_configuration(
+    local_catalogue: LocalCatalogue, tmp_path: Path, given: str
+) -> None:
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        if given == "option":
+            return _count(["--url", local_catalogue.url, "--config", str(path)])
+        return _count(["--config", str(path)], env_url=local_catalogue.url)
+
+    misspelt = run(write_ini(tmp_path, "[Catalgue]\nURL = http://127.0.0.1:1/\n"))
+    assert misspelt.returncode == 2 and misspelt.stderr.count("\n") == 1, misspelt.stderr
+    assert "[Catalgue]" in misspelt.stderr and str(tmp_path) in misspelt.stderr
+    malformed = run(write_ini(tmp_path, "[HTTP]\nPageSize = abc\n"))
+    assert malformed.returncode == 2 and "[HTTP] PageSize = 'abc'" in malformed.stderr
+    before = len(local_catalogue.app.requests)
+    applied = run(write_ini(tmp_path, "[HTTP]\nSearchTimeout = 7\n"))
+    assert applied.returncode == 0, applied.stderr
+    assert int(applied.stdout) > 0 and len(local_catalogue.app.requests) > before
+
+
+def test_url_wins_over_the_file_s_url_and_the_file_s_over_terracat_url(
+    local_catalogue: LocalCatalogue, tmp_path: Path
+) -> None:
+    elsewhere = write_ini(tmp_path, f"[Catalogue]\nURL = {_closed_url()}\n", "elsewhere.ini")
+    assert _count(["--url", local_catalogue.url, "--config", str(elsewhere)]).returncode == 0
+    local = write_ini(tmp_path, f"[Catalogue]\nURL = {local_catalogue.url}\n", "local.ini")
+    done = _count(["--config", str(local)], env_url=_closed_url())
+    assert done.returncode == 0, done.stderr
+    unnamed = write_ini(tmp_path, "[HTTP]\nRetries = 0\n", "unnamed.ini")
+    assert _count(["--config", str(unnamed)], env_url=local_catalogue.url).returncode == 0
+
+
+# --- 9. terracat's own search keywords are not catalogue parameters ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "param"),
+    [
+        ("download", "split=true"),
+        ("count", "split=true"),
+        ("count", "limit=3"),
+        ("count", "Limit=3"),
+    ],
+)
+def test_a_param_naming_a_keyword_the_command_has_no_option_for_is_one_line_and_exit_2(
+    local_catalogue: LocalCatalogue, tmp_path: Path, command: str, param: str
+) -> None:
+    before = len(local_catalogue.app.requests)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERRACAT_URL": local_catalogue.url}
+    where = [str(tmp_path / "out")] if command == "download" else []
+    done = subprocess.run(
+        [TERRACAT, command, NDVI, *where, "--param", param],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    key = param.partition("=")[0]
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: --param {param}: {key} is a keyword of terracat's, not a catalogue parameter, "
+        f"and terracat {command} has no option for it.\n"
+    )
+    assert len(local_catalogue.app.requests) == before and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("split", ["false", "true", 0, 1, None])
+def test_split_takes_only_true_or_false(local_catalogue: LocalCatalogue, split: object) -> None:
+    catalogue = terracat.Catalogue(local_catalogue.config())
+    before = len(local_catalogue.app.requests)
+    with pytest.raises(ParameterParserException, match=r"^split must be True or False, not "):
+        terracat.search(NDVI, split=split, limit=1, catalogue=catalogue)
+    assert len(local_catalogue.app.requests) == before
+
+
+# --- 10. a STAC collection's card -------------------------------------------------------------
+
+
+def test_a_stac_collection_s_card_shows_its_title_extent_bbox_and_links(
+    local_catalogue: LocalCatalogue,
+) -> None:
+    import html
+
+    stac = terracat.Catalogue.from_url(f"{local_catalogue.url}stac/")
+    frame = terracat.collections(catalogue=stac)
+    collection = next(c for c in stac.get_collections() if c.id == "terrascope-s2-ndvi-v2")
+    assert collection.id in set(frame["id"])
+    card = collection._repr_html_()
+    assert card.startswith("<div><strong>terrascope-s2-ndvi-v2</strong><table>")
+    assert f"<th>title</th><td>{html.escape(collection.properties['title'])}</td>" in card
+    start, end = collection.properties["extent"]["temporal"]["interval"][0]
+    assert f"<th>time extent</th><td>{start} to {end}</td>" in card
+    west, south, east, north = collection.properties["extent"]["spatial"]["bbox"][0]
+    assert f"<th>bbox</th><td>{west:g}, {south:g}, {east:g}, {north:g}</td>" in card
+    shown = [link for link in collection.properties["links"] if link["rel"] == "license"]
+    assert shown and all(f'href="{html.escape(link["href"])}"' in card for link in shown)

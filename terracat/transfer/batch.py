@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from terracat._http import stop_when
 from terracat._progress import progress_bar
 from terracat.config import CatalogueConfig
 from terracat.exceptions import (
@@ -366,7 +367,9 @@ def download(
         if failed.is_set() and raise_on_failure:
             return {**_row(task), "status": "cancelled", "seconds": 0.0}
         try:
-            return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
+            # a wait between two attempts ends when the batch is stopped, not after it
+            with stop_when(bar.stop, Stopped):
+                return _fetch_one(task, transport, bar, overwrite, checksums[id(task)], made)
         except (TerracatError, OSError) as error:
             if task.problem is None:  # a bad name was known before the batch: others still run
                 failed.set()
@@ -395,26 +398,27 @@ def download(
 
 class _FailureLog:
     """Logs each distinct failure of a batch once: a refusal every file meets (a sign-in the
-    batch needs) is one warning, then one line saying how many more files it stopped."""
+    batch needs) is one warning, then one short line saying how many more files it stopped
+    (the reason was said once already)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, tuple[str, int]] = {}  # reason: the first file's name, count
         self._lock = threading.Lock()
 
     def log(self, task: FileTask, error: BaseException) -> None:
         reason = str(error).replace(public_href(task.href), "<file>")
         with self._lock:
-            self._seen[reason] = self._seen.get(reason, 0) + 1
-            first = self._seen[reason] == 1
-        if first:
+            name, count = self._seen.get(reason, (task.target.name, 0))
+            self._seen[reason] = name, count + 1
+        if not count:
             logger.warning("%s", error)
         else:
             logger.debug("%s", error)
 
     def close(self) -> None:
-        for reason, count in self._seen.items():
+        for name, count in self._seen.values():
             if count > 1:
-                logger.warning("%d more files failed the same way: %s", count - 1, reason)
+                logger.warning("%d more files failed the same way as %s", count - 1, name)
 
 
 def _run_all(

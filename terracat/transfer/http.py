@@ -23,7 +23,13 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from terracat._http import TRANSIENT_ERRORS, make_session, retry_budget, sleep_before_retry
+from terracat._http import (
+    TRANSIENT_ERRORS,
+    check_stopped,
+    make_session,
+    retry_budget,
+    sleep_before_retry,
+)
 from terracat.auth import TokenScope
 from terracat.config import CatalogueConfig
 from terracat.exceptions import ProductDownloadException
@@ -161,6 +167,7 @@ class HttpFetcher(Fetcher):
             while True:
                 if self._aborted:
                     raise Stopped
+                check_stopped()  # the batch was stopped during the wait before this attempt
                 start = _resume_point(task, partial)
                 try:
                     resumed = self._transfer(task, partial, start, count) or resumed
