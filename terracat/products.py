@@ -77,7 +77,7 @@ class Collection:
             ("title", self.properties.get("title")),
             ("time extent", _time_extent(self.properties)),
             ("bbox", ", ".join(f"{v:g}" for v in self.bbox) if self.bbox else None),
-            ("product types", _joined(self.properties.get("productType"))),
+            ("product types", _joined(_product_types(self.properties))),
         ]
         table = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
@@ -90,6 +90,15 @@ class Collection:
         )
         listed = f"<ul>{links}</ul>" if links else ""
         return f"<div><strong>{html.escape(self.id)}</strong><table>{table}</table>{listed}</div>"
+
+
+def _product_types(properties: dict) -> Any:
+    """OpenSearch names them ``productType``; a STAC collection summarises its items'
+    ``product:type`` values."""
+    if properties.get("productType") is not None:
+        return properties["productType"]
+    summaries = properties.get("summaries")
+    return summaries.get("product:type") if isinstance(summaries, dict) else None
 
 
 def _joined(value: Any) -> str | None:

@@ -610,5 +610,7 @@ def test_a_stac_collection_s_card_shows_its_title_extent_bbox_and_links(
     assert f"<th>time extent</th><td>{start} to {end}</td>" in card
     west, south, east, north = collection.properties["extent"]["spatial"]["bbox"][0]
     assert f"<th>bbox</th><td>{west:g}, {south:g}, {east:g}, {north:g}</td>" in card
+    types = collection.properties["summaries"]["product:type"]
+    assert types and f"<th>product types</th><td>{html.escape(', '.join(types))}</td>" in card
     shown = [link for link in collection.properties["links"] if link["rel"] == "license"]
     assert shown and all(f'href="{html.escape(link["href"])}"' in card for link in shown)

@@ -255,6 +255,8 @@ class LocalCatalogue:
                 "TokenEndpoint": f"{oidc}/token",
                 "AuthorizationEndpoint": f"{oidc}/auth",
                 "DeviceAuthorizationEndpoint": f"{oidc}/auth/device",
+                # its tokens are its own: none to Terrascope's download service
+                "TokenHosts": "",
             },
         }
         copy = configparser.ConfigParser()

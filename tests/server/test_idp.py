@@ -526,6 +526,8 @@ def test_well_known_document_lists_the_endpoints(local_catalogue, http):
     config = local_catalogue.config().config["Auth"]
     assert config["TokenEndpoint"] == document["token_endpoint"]
     assert config["DeviceAuthorizationEndpoint"] == document["device_authorization_endpoint"]
+    # the local catalogue's tokens go to it alone, not to Terrascope's download service
+    assert local_catalogue.config().token_hosts == ()
 
 
 def test_unknown_realm_is_404(local_catalogue, http):
