@@ -22,7 +22,7 @@ import geopandas
 import pandas as pd
 
 from terracat._http import make_session
-from terracat.auth import TokenCache, cache_key, find_identity_provider, sign_in
+from terracat.auth import TokenCache, cache_key, sign_in
 from terracat.config import (
     CatalogueConfig,
     CatalogueEnvironment,
@@ -48,6 +48,7 @@ from terracat.products import (
 )
 from terracat.protocols import Backend, backend_for
 from terracat.request import SearchRequest, filter_parameters
+from terracat.signin_discovery import find_identity_provider
 from terracat.transfer import FileTask, Transport, download, file_tasks, human_size
 
 __all__ = [
