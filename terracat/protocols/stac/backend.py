@@ -49,6 +49,7 @@ from terracat.protocols.stac.paging import (
     StacWindow,
     Uncounted,
     matched,
+    retrying_posts,
     windows,
 )
 from terracat.protocols.stac.rows import StacDecoder, collections_frame
@@ -104,6 +105,7 @@ class StacBackend:
         self._conformance: list[str] | None = None
         self._ids: dict[str, str] = {}
         self._tiles: dict[str, str] = {}
+        retrying_posts(session, config.catalogue_url + "search")
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )

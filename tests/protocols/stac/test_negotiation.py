@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cql2
 import pytest
@@ -28,13 +28,11 @@ from terracat.protocols.stac.encode import conjunction, query_of
 from terracat.request import SearchRequest
 from terracat.server import LocalCatalogue
 from terracat.server.settings import Settings
-from tests.hostile import HostileServer, Request, send
+from tests.hostile import Request
+from tests.protocols.stac.proxy import Proxy, Rewrite, limit_of
 
 NDVI_URN = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 WINDOW = {"start": "2021-07-01", "end": "2021-07-15"}
-
-Rewrite = Callable[[Request], tuple[int, bytes] | None]
-Alter = Callable[[Request, bytes], bytes]
 
 
 @pytest.fixture(scope="module")
@@ -52,64 +50,6 @@ def settings(local: LocalCatalogue) -> Iterator[Settings]:
     local.settings.stac_max_limit = defaults.stac_max_limit
     local.settings.stac_refuse_above_max = defaults.stac_refuse_above_max
     local.settings.stac_filtering = defaults.stac_filtering
-
-
-class Proxy(HostileServer):
-    """The local catalogue behind a loopback server that records every request (bodies too);
-    ``rewrite`` may answer a request itself. Links the face writes point back at the proxy."""
-
-    def __init__(
-        self, upstream: str, rewrite: Rewrite | None = None, alter: Alter | None = None
-    ) -> None:
-        super().__init__(self._forward)
-        self.upstream = upstream
-        self.rewrite = rewrite
-        self.alter = alter
-
-    def _forward(self, request: Request, connection: socket.socket) -> None:
-        own = self.rewrite(request) if self.rewrite is not None else None
-        if own is not None:
-            send(connection, own[0], own[1], {"Content-Type": "application/json"})
-            return
-        answer = requests.request(
-            request.method,
-            self.upstream + request.target.lstrip("/"),
-            data=request.body or None,
-            headers={
-                "Host": f"{self.host}:{self.port}",
-                "Content-Type": request.headers.get("content-type", "application/json"),
-            },
-            timeout=30,
-        )
-        content = answer.content
-        if self.alter is not None and answer.status_code == 200:
-            content = self.alter(request, content)
-        self._answered()
-        send(
-            connection,
-            answer.status_code,
-            content,
-            {"Content-Type": answer.headers.get("Content-Type", "application/json")},
-        )
-
-    def _answered(self) -> None:
-        """The upstream answer is in hand, about to be relayed (a hook for subclasses)."""
-
-    def searches(self) -> list[Request]:
-        """The page requests of searches (a plain search's counting request, ``limit=1``,
-        left out: it decides whether to fetch time windows side by side)."""
-        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) != 1]
-
-    def counts(self) -> list[Request]:
-        """The counting requests (``limit=1``)."""
-        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) == 1]
-
-
-def limit_of(request: Request) -> int:
-    """The page size a search request asked for (GET query or POST body)."""
-    if request.method == "POST":
-        return int(json.loads(request.body)["limit"])
-    return int(request.param("limit") or 0)
 
 
 def catalogue_behind(proxy: Proxy, local: LocalCatalogue, **http: object) -> terracat.Catalogue:
