@@ -26,6 +26,7 @@ import requests
 
 from terracat import _defaults
 from terracat.config import CatalogueConfig
+from terracat.discovery import NOT_HERE, landing_urls
 from terracat.exceptions import (
     ParameterParserException,
     SearchException,
@@ -126,12 +127,31 @@ class StacBackend:
             raise SearchException(response, f"the answer is not JSON ({error})") from None
 
     def conformance(self) -> list[str]:
-        """The landing page's ``conformsTo`` (read once)."""
+        """The landing page's ``conformsTo`` (read once), where :func:`~terracat.discovery.landing_urls`
+        finds it, as ``Catalogue.from_url`` does: ``[Catalogue] URL`` ends in ``/``, and some
+        STAC APIs answer only without it, or only ``/conformance``."""
         if self._conformance is None:
-            landing = self._get_json(self.config.catalogue_url)
+            landing = self._landing_page()
             classes = landing.get("conformsTo") if isinstance(landing, dict) else None
             self._conformance = [c for c in classes or [] if isinstance(c, str)]
         return self._conformance
+
+    def _landing_page(self) -> Any:
+        """The first of the landing page's places that is not a 404, as JSON."""
+        tried, last = [], None
+        for url in landing_urls(self.config.catalogue_url):
+            try:
+                return self._get_json(url)
+            except SearchException as error:
+                if getattr(error.response, "status_code", None) != NOT_HERE:
+                    raise
+                tried.append(url)
+                last = error.response
+        raise SearchException(
+            last,
+            f"no landing page at {', '.join(tried)} (each answered {NOT_HERE}): is "
+            f"[Catalogue] URL = {self.config.catalogue_url} the STAC API's root?",
+        )
 
     def transport(self) -> str:
         """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), ``"QUERY"`` (the Query extension's
