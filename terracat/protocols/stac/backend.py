@@ -364,13 +364,15 @@ class StacBackend:
         limit = None if local is not None else request.limit
         pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
         source = self.config.catalogue_url + "search"
+        if local is not None:  # once for the whole search, not once a page
+            self._client_side(local, "to each page of items as it came")
         kept = 0
         for batch in pages.batches():
             if not batch:
                 continue
             frame = features_frame(batch, source, decoder=self._decoder(request))
             if local is not None:
-                frame = self._filtered(frame, local, None)
+                frame = self._filtered(frame, local, None, warn=False)
                 if request.limit is not None:
                     frame = frame.iloc[: request.limit - kept]
             kept += len(frame)

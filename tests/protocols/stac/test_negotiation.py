@@ -332,6 +332,20 @@ def test_count_without_the_filter_extension_counts_the_rows(local, settings):
         assert searches and all(r.method == "GET" and "filter" not in r.params for r in searches)
 
 
+def test_the_lazy_path_warns_once_for_the_whole_search_not_once_a_page(local, settings):
+    expected = plain_ids(local, **FILTERS)
+    settings.stac_filtering = "none"
+    with Proxy(local.url) as proxy:
+        catalogue = catalogue_behind(proxy, local, page_size=5)
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            found = [
+                product.id for product in catalogue.get_products(NDVI_URN, **WINDOW, **FILTERS)
+            ]
+        assert found == expected and len(expected)
+        assert len(proxy.searches()) > 3  # many pages, each filtered on the client
+        assert len(caught) == 1 and "each page" in str(caught[0].message)
+
+
 def test_split_without_the_filter_extension_cuts_by_unfiltered_counts(local, settings):
     expected = plain_ids(local, **FILTERS)
     settings.stac_filtering = "none"
