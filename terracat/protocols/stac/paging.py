@@ -387,15 +387,17 @@ def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
 
 @dataclass(frozen=True)
 class StacWindow:
-    """A slice of a search's time range: its first call, its count, the items it owns, and
-    the filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is
-    then the unfiltered count, an upper bound)."""
+    """A slice of a search's time range: its first call, its count, the items it owns, the
+    filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is then
+    the unfiltered count, an upper bound), and which hrefs its frame takes (``href_mode``, as
+    the search's: a window is fetched on its own, by a Dask worker)."""
 
     call: Call
     total: int
     low: dt.datetime | None  # None: from the beginning of time (the first window)
     high: dt.datetime | None  # None: to the end of time (the last window)
     local: str | None = None
+    href_mode: str = ""
 
     def owns(self, begin: Any) -> Any:
         """Which items (by acquisition start, a datetime Series) this window owns."""

@@ -28,12 +28,14 @@ import pandas as pd
 import shapely
 
 from terracat.frame import FILE_COLUMNS, FileLists, gc_paused
+from terracat.frame.contract import KNOWN_DTYPES, TIME_COLUMNS, empty_frame
 from terracat.frame.files import INT64_MAX, INT64_MIN
 
 __all__ = [
     "ALIASES",
     "HREF_MODES",
     "collections_frame",
+    "empty_stac_frame",
     "file_kind",
     "stac_rows",
     "tile_id",
@@ -283,6 +285,24 @@ def _transposed(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
         return dict(zip(layouts[0], zip(*map(dict.values, rows), strict=True), strict=True))
     names = list(dict.fromkeys(chain.from_iterable(dict.fromkeys(layouts))))
     return {name: [row.get(name) for row in rows] for name in names}
+
+
+ITEM_TIMES = ("beginningDateTime", "endingDateTime")
+"""The time columns every item gives (its other times are properties under their STAC names)."""
+
+
+def empty_stac_frame() -> geopandas.GeoDataFrame:
+    """The frame of a STAC search that matched nothing: the columns every STAC frame has, typed
+    as the contract types them (the core, :data:`ITEM_TIMES`, the OpenSearch names of
+    :data:`ALIASES`, the file lists, ``properties``, ``geometry``), so that the ``df.query``
+    written for a full result runs on an empty one. OpenSearch's other time columns (``date``,
+    ``published``, ...) are not among them: an item has such times only as properties of its
+    own, under their STAC names."""
+    frame = empty_frame().drop(columns=[c for c in TIME_COLUMNS if c not in ITEM_TIMES])
+    at = frame.columns.get_loc(FILE_COLUMNS[0])
+    for offset, name in enumerate(ALIASES):
+        frame.insert(at + offset, name, pd.Series(dtype=KNOWN_DTYPES[name]))
+    return frame
 
 
 def collections_frame(collections: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
