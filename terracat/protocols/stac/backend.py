@@ -133,9 +133,10 @@ class StacBackend:
             raise SearchException(response, f"the answer is not JSON ({error})") from None
 
     def conformance(self) -> list[str]:
-        """The landing page's ``conformsTo`` (read once), where :func:`~terracat.discovery.landing_urls`
-        finds it, as ``Catalogue.from_url`` does: ``[Catalogue] URL`` ends in ``/``, and some
-        STAC APIs answer only without it, or only ``/conformance``."""
+        """The landing page's ``conformsTo`` (read once), where
+        :func:`~terracat.discovery.landing_urls` finds it, as ``Catalogue.from_url`` does:
+        ``[Catalogue] URL`` ends in ``/``, and some STAC APIs answer only without it, or only
+        ``/conformance``."""
         if self._conformance is None:
             landing = self._landing_page()
             classes = landing.get("conformsTo") if isinstance(landing, dict) else None
@@ -279,7 +280,7 @@ class StacBackend:
         return self._decoder_for(_href_mode(request))
 
     def _decoder_for(self, href_mode: str) -> StacDecoder:
-        return StacDecoder(href_mode=href_mode)
+        return StacDecoder(href_mode=href_mode, alternates=self.config.alternates)
 
     def _builder(self, request: SearchRequest, limit: int | None) -> FrameBuilder:
         return FrameBuilder(

@@ -34,6 +34,7 @@ from terracat.frame.files import INT64_MAX, INT64_MIN
 __all__ = [
     "ALIASES",
     "HREF_MODES",
+    "alternate_names",
     "collections_frame",
     "empty_stac_frame",
     "file_kind",
@@ -46,6 +47,15 @@ HREF_MODES = ("", "MEP")
 the item has one (``"MEP"``: ``alternate.local``, 2026, or ``alternate.MEP``, 2023)."""
 
 _ALTERNATES = {"": (), "MEP": ("local", "MEP")}
+
+
+def alternate_names(href_mode: str, preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """The names of the alternates an asset's file entry takes the href of, the first an asset
+    has winning: its local paths for ``href_mode="MEP"``, then the ``preferred`` ones
+    (``[Catalogue] Alternate``: ``https`` for the Data Space); none: the asset's own href."""
+    return tuple(dict.fromkeys((*_ALTERNATES[href_mode], *preferred)))
+
+
 _PREVIEW_ROLES = frozenset(("overview", "thumbnail", "visual"))
 _RESERVED = frozenset(("id", "collection", "geometry", "properties", *FILE_COLUMNS))
 """Names a property cannot take as a column: the frame's own (the item's value stays in the text)."""
@@ -231,8 +241,8 @@ def _files(assets: dict[str, _Asset], alternates: tuple[str, ...]) -> bytes:
 
 
 def _local_url(href: str) -> str:
-    """A local alternate as a ``file://`` URL: the 2023 items give bare paths (``/data/...``),
-    and the fetchers are picked by scheme."""
+    """An alternate's href as a URL: a bare path (the 2023 items' local alternates,
+    ``/data/...``) as ``file://``, since the fetchers are picked by scheme."""
     return "file://" + href if href.startswith("/") else href
 
 
@@ -263,11 +273,11 @@ def _id_text(identifier: Any) -> str | None:
 
 
 def stac_rows(
-    items: Sequence[bytes], href_mode: str = ""
+    items: Sequence[bytes], alternates: tuple[str, ...] = ()
 ) -> tuple[dict[str, Sequence[Any]], FileLists]:
     """Items (each a JSON object) flattened into columns by name, and their four file lists
-    (being parsed by Arrow in the background)."""
-    alternates = _ALTERNATES[href_mode]
+    (being parsed by Arrow in the background), each entry the href of the first of its asset's
+    ``alternates`` (:func:`alternate_names`) it has, else the asset's own."""
     with gc_paused():
         decoded = [_item(raw) for raw in items]
         files = FileLists([_files(item.assets, alternates) for item in decoded])
