@@ -313,6 +313,67 @@ def test_without_queryables_the_tile_is_grid_code(local):
         assert [r.path for r in proxy.requests].count(NDVI_QUERYABLES) == 1
 
 
+@pytest.mark.parametrize("filtering", ["filter", "cql2-text"])
+def test_the_mgrs_triple_filters_on_the_server_where_the_queryables_offer_it(
+    local, settings, filtering
+):
+    expected = plain_ids(local, tileId="31UFS")  # by grid:code
+    settings.stac_filtering = filtering
+    triple = ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")
+    with Proxy(local.url, _queryables(*triple)) as proxy:
+        found = catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW, tileId="31UFS")
+        assert list(found["id"]) == expected and len(expected)
+        assert set(found["tileId"]) == {"31UFS"}
+        (search,) = proxy.searches()
+        if search.method == "POST":
+            sent = json.loads(search.body)["filter"]
+        else:
+            sent = cql2.Expr(search.param("filter")).to_json()
+        assert sent == {
+            "op": "and",
+            "args": [
+                {"op": "=", "args": [{"property": "mgrs:utm_zone"}, 31]},
+                {"op": "=", "args": [{"property": "mgrs:latitude_band"}, "U"]},
+                {"op": "=", "args": [{"property": "mgrs:grid_square"}, "FS"]},
+            ],
+        }
+
+
+# ---- 3b. a server of CQL2 text only -------------------------------------------------------------
+
+
+def test_a_server_of_cql2_text_only_gets_the_filter_as_text_by_get(local, settings):
+    expected = plain_ids(local, tileId="31UFS", cloudCover=60)
+    settings.stac_filtering = "cql2-text"
+    with Proxy(local.url) as proxy:
+        catalogue = catalogue_behind(proxy, local, page_size=5, search_workers=1)
+        found = catalogue.search(NDVI_URN, **WINDOW, tileId="31UFS", cloudCover=60)
+        assert list(found["id"]) == expected and len(expected) > 5  # more than a page
+        assert catalogue.count(NDVI_URN, **WINDOW, tileId="31UFS", cloudCover=60) == len(expected)
+        searches = [r for r in proxy.requests if r.path.endswith("/search")]
+        assert {r.method for r in searches} == {"GET"} and len(searches) > 2
+        first = searches[0]
+        assert first.param("filter-lang") == "cql2-text"
+        text = first.param("filter")
+        parts = cql2.Expr(text).to_json()["args"]  # the tile and the cloud cover, and-ed
+        assert sorted(part["args"][0]["property"] for part in parts) == [
+            "eo:cloud_cover",
+            "grid:code",
+        ]
+        assert "'MGRS-31UFS'" in text
+    # the face takes no filter it does not declare: CQL2 JSON by POST, or by GET
+    search = local.url + "stac/search"
+    cql = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 60]}
+    refused = [
+        requests.post(search, json={"filter": cql, "filter-lang": "cql2-json"}, timeout=30),
+        requests.get(
+            search, params={"filter": json.dumps(cql), "filter-lang": "cql2-json"}, timeout=30
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 400 and "CQL2 text" in answer.json()["description"]
+
+
 # ---- 4. count and split without a server-side filter ------------------------------------------
 
 FILTERS = {"tileId": "31UFS", "cloudCover": 60}
