@@ -301,6 +301,11 @@ class CatalogueConfig:
         the catalogue's base URL, always ending in ``/`` so that ``urljoin`` keeps its path
     protocol : str
         the protocol the catalogue speaks (``[Catalogue] Protocol``, ``opensearch`` by default)
+    alternates : tuple of str
+        the names of the STAC asset alternates whose hrefs file entries take where an asset has
+        one, the first found winning (``[Catalogue] Alternate``, names separated by commas;
+        none by default: the assets' own hrefs). The Data Space's is ``https``: its assets are
+        ``s3://eodata/...``, their ``alternate.https`` the same files over https
     oidc_client_id, oidc_client_secret : str
         the OpenID Connect client registration (the secret may be empty)
     oidc_token_endpoint, oidc_authorization_endpoint, oidc_device_authorization_endpoint : str
@@ -368,6 +373,10 @@ class CatalogueConfig:
         # an environment's own catalogue signs in as its bundled file says, even not at all
         self.at_home = self.environment is not None and _same_url(
             self.catalogue_url, _home_url(self.environment)
+        )
+        # which of a STAC asset's alternate hrefs its file entry takes (an asset's own otherwise)
+        self.alternates = tuple(
+            dict.fromkeys(read.text("Catalogue", "Alternate", default="").replace(",", " ").split())
         )
 
         # Auth

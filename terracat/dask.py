@@ -93,14 +93,29 @@ def _register_schema() -> None:
 
 
 def _conform(frame: geopandas.GeoDataFrame, meta: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
-    """A partition with exactly the columns and dtypes of ``meta`` (missing ones as nulls)."""
+    """A partition with exactly the columns and dtypes of ``meta`` (missing ones as nulls).
+
+    The backends declare dtypes every partition's values take (a STAC number is a float unless
+    its field is an integer by definition); a value that still does not fit (text where the
+    sample had numbers, a fraction in a field declared integer) keeps the column as the plain
+    search keeps odd values, as objects, rather than failing the whole computation.
+    """
     columns = {}
     for name, dtype in meta.dtypes.items():
         if name in frame.columns:
-            columns[name] = frame[name].astype(dtype) if frame[name].dtype != dtype else frame[name]
+            columns[name] = _as_dtype(frame[name], dtype)
         else:
             columns[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
     return geopandas.GeoDataFrame(columns, geometry=meta.geometry.name, crs=meta.crs)
+
+
+def _as_dtype(column: pd.Series, dtype: Any) -> pd.Series:
+    if column.dtype == dtype:
+        return column
+    try:
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return pd.Series(pd.array(column.tolist(), dtype=object), index=column.index)
 
 
 def _fetch_partition(

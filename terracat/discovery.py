@@ -13,6 +13,11 @@ what is observable without signing in (:func:`protocol_behind_sign_in`): the err
 it is public, the URL's own words (``stac``, ``opensearch``); where none tells, it is an error
 asking for ``Protocol`` explicitly, never a guess.
 
+A landing page is asked where :func:`landing_urls` says, the one rule the STAC backend follows
+too: the URL as written, then with the other trailing slash (some STAC APIs answer ``/v1`` and
+404 on ``/v1/``, others the reverse), then ``<url>/conformance``, which holds the same
+``conformsTo``. Only a 404 moves on to the next.
+
 The only failures are the ones a user must act on: a host that cannot be reached, a server
 that keeps failing (5xx), a protected landing page that does not tell; all name the host. :meth:`CatalogueConfig.from_url` stays a pure
 configuration call that sends nothing.
@@ -33,7 +38,15 @@ from terracat._http import BodyTooLarge, make_session, read_body
 from terracat.config import DEFAULT_PROTOCOL, CatalogueConfig
 from terracat.exceptions import ConfigurationException
 
-__all__ = ["STAC_CORE", "detect_protocol", "protocol_behind_sign_in", "protocol_of_landing_page"]
+__all__ = [
+    "NOT_HERE",
+    "STAC_CORE",
+    "conformance_url",
+    "detect_protocol",
+    "landing_urls",
+    "protocol_behind_sign_in",
+    "protocol_of_landing_page",
+]
 
 STAC_CORE = re.compile(r"^https://api\.stacspec\.org/v1\.[^/]+/core/?$")
 """A STAC API ``core`` conformance class, any v1 release (``v1.0.0``, ``v1.0.0-rc.2``, ...)."""
@@ -44,6 +57,30 @@ ERROR_BODY_BYTES = 64 * 1024
 PROBE_RETRIES = 1
 """Retries of the landing page request: one, so that an unreachable URL fails in a second or
 two instead of spending the whole search retry budget (``[HTTP] Retries``) with backoff."""
+
+
+NOT_HERE = 404
+"""The answer that sends a landing page's reader on to the next of :func:`landing_urls`."""
+
+
+def landing_urls(url: str) -> tuple[str, str, str]:
+    """Where a catalogue's landing page, or its conformance classes, may be read, in the order
+    asked: ``url`` as written, then with the other trailing slash, then
+    :func:`conformance_url` (a document of the same ``conformsTo``).
+
+    >>> landing_urls("https://stac.dataspace.copernicus.eu/v1")  # doctest: +NORMALIZE_WHITESPACE
+    ('https://stac.dataspace.copernicus.eu/v1', 'https://stac.dataspace.copernicus.eu/v1/',
+     'https://stac.dataspace.copernicus.eu/v1/conformance')
+    """
+    written = url.strip()
+    bare = written.rstrip("/")
+    other = bare if written.endswith("/") else bare + "/"
+    return written, other, conformance_url(written)
+
+
+def conformance_url(url: str) -> str:
+    """The conformance document of the catalogue at ``url`` (OGC API's ``/conformance``)."""
+    return url.strip().rstrip("/") + "/conformance"
 
 
 def protocol_of_landing_page(body: bytes) -> str:
@@ -108,17 +145,8 @@ def protocol_behind_sign_in(
         when none of them tells, naming the URL and the ``Protocol`` setting to give instead
     """
     found = _protocol_of_error_body(body)
-    if found is None:
-        conformance = url.rstrip("/") + "/conformance"
-        try:
-            with session.get(conformance, timeout=config.search_timeout, stream=True) as answer:
-                if answer.status_code == 200:
-                    deadline = time.monotonic() + config.search_timeout
-                    page = read_body(answer, deadline=deadline, limit=config.max_page_bytes)
-                    if protocol_of_landing_page(page) == "stac":
-                        found = "stac"
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, BodyTooLarge):
-            pass  # the conformance page is only a hint
+    if found is None and _conformance_says_stac(url, session, config):
+        found = "stac"
     found = found or _protocol_of_words(url)
     if found is None:
         raise ConfigurationException(
@@ -130,10 +158,27 @@ def protocol_behind_sign_in(
     return found
 
 
-def detect_protocol(url: str, config: CatalogueConfig) -> str:
-    """The protocol of the catalogue at ``url``, from one GET of its landing page.
+def _conformance_says_stac(url: str, session: requests.Session, config: CatalogueConfig) -> bool:
+    """Whether ``url``'s conformance document (public on some STAC APIs whose landing page is
+    not; the last of :func:`landing_urls`) declares STAC API core; any failure: no."""
+    try:
+        with session.get(
+            conformance_url(url), timeout=config.search_timeout, stream=True
+        ) as answer:
+            if answer.status_code == 200:
+                deadline = time.monotonic() + config.search_timeout
+                page = read_body(answer, deadline=deadline, limit=config.max_page_bytes)
+                return protocol_of_landing_page(page) == "stac"
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, BodyTooLarge):
+        pass  # the conformance page is only a hint
+    return False
 
-    The request is bounded by ``config.search_timeout`` (connect and whole body) and
+
+def detect_protocol(url: str, config: CatalogueConfig) -> str:
+    """The protocol of the catalogue at ``url``, from one GET of its landing page (more only
+    where it answers 404: the other :func:`landing_urls`, in turn).
+
+    Each request is bounded by ``config.search_timeout`` (connect and whole body) and
     ``config.max_page_bytes``, and uses ``config``'s TLS setting.
 
     Raises
@@ -152,32 +197,14 @@ def detect_protocol(url: str, config: CatalogueConfig) -> str:
             status=min(config.retries, PROBE_RETRIES),
         )
     session.headers["Accept"] = "application/json, application/geo+json;q=0.9, */*;q=0.1"
-    deadline = time.monotonic() + config.search_timeout
     try:
         with session:
-            response = session.get(
-                url, stream=True, timeout=config.search_timeout, allow_redirects=True
-            )
-            with response:
-                if response.status_code >= 500:
-                    raise ConfigurationException(
-                        f"The catalogue at {host} answered {response.status_code} to the request "
-                        f"for its landing page {url}; cannot tell which protocol it speaks."
-                    )
-                if response.status_code in SIGN_IN:
-                    try:
-                        refusal = read_body(response, deadline=deadline, limit=ERROR_BODY_BYTES)
-                    except BodyTooLarge:
-                        refusal = b""  # no error document is that large: it shows nothing
-                    return protocol_behind_sign_in(
-                        url, response.status_code, refusal, session, config
-                    )
-                if response.status_code >= 400:
-                    # OpenSearch catalogues need no landing page; STAC APIs always have one.
-                    return DEFAULT_PROTOCOL
-                body = read_body(response, deadline=deadline, limit=config.max_page_bytes)
-    except BodyTooLarge:
-        return DEFAULT_PROTOCOL  # no STAC landing page is that large
+            for page in landing_urls(url)[:2]:
+                found = _landing_protocol(page, session, config)
+                if found is not None:
+                    return found
+            # neither spelling is a page: a conformance document may still say STAC
+            return "stac" if _conformance_says_stac(url, session, config) else DEFAULT_PROTOCOL
     except requests.exceptions.Timeout as error:
         raise ConfigurationException(
             f"The catalogue at {host} did not answer within {config.search_timeout:g} s "
@@ -188,4 +215,33 @@ def detect_protocol(url: str, config: CatalogueConfig) -> str:
             f"The catalogue at {host} cannot be reached ({type(error).__name__}) when asked "
             f"for its landing page {url}; check the URL and the network."
         ) from error
+
+
+def _landing_protocol(url: str, session: requests.Session, config: CatalogueConfig) -> str | None:
+    """The protocol the landing page ``url`` shows; ``None`` where it is not (a 404)."""
+    host = urlsplit(url).netloc or url
+    deadline = time.monotonic() + config.search_timeout
+    try:
+        with session.get(
+            url, stream=True, timeout=config.search_timeout, allow_redirects=True
+        ) as response:
+            if response.status_code >= 500:
+                raise ConfigurationException(
+                    f"The catalogue at {host} answered {response.status_code} to the request "
+                    f"for its landing page {url}; cannot tell which protocol it speaks."
+                )
+            if response.status_code in SIGN_IN:
+                try:
+                    refusal = read_body(response, deadline=deadline, limit=ERROR_BODY_BYTES)
+                except BodyTooLarge:
+                    refusal = b""  # no error document is that large: it shows nothing
+                return protocol_behind_sign_in(url, response.status_code, refusal, session, config)
+            if response.status_code == NOT_HERE:
+                return None
+            if response.status_code >= 400:
+                # OpenSearch catalogues need no landing page; STAC APIs always have one.
+                return DEFAULT_PROTOCOL
+            body = read_body(response, deadline=deadline, limit=config.max_page_bytes)
+    except BodyTooLarge:
+        return DEFAULT_PROTOCOL  # no STAC landing page is that large
     return protocol_of_landing_page(body)

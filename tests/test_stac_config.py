@@ -69,6 +69,7 @@ def test_cdse_is_the_data_space_with_its_identity_service_and_eodata() -> None:
         "https://zipper.dataspace.copernicus.eu",
     )
     assert config.s3_endpoint_url == "https://eodata.dataspace.copernicus.eu"
+    assert config.alternates == ("https",)  # its assets' https alternates, for the token
 
 
 @pytest.mark.parametrize(
@@ -118,6 +119,28 @@ def test_an_ini_with_protocol_stac_is_read(tmp_path, written) -> None:
 def test_an_ini_without_protocol_is_opensearch(tmp_path) -> None:
     config = CatalogueConfig.from_file(_ini(tmp_path, "URL = https://example.org/catalogue"))
     assert config.protocol == "opensearch"
+
+
+@pytest.mark.parametrize(
+    ("written", "alternates"),
+    [
+        ("", ()),
+        ("https", ("https",)),
+        (" https, s3 ", ("https", "s3")),
+        ("https https", ("https",)),
+    ],
+)
+def test_the_alternate_to_prefer_is_read(tmp_path, written, alternates) -> None:
+    path = _ini(tmp_path, f"URL = https://stac.example.org/api\nAlternate = {written}")
+    assert CatalogueConfig.from_file(path).alternates == alternates
+    assert CatalogueConfig.get_default_config().alternates == ()
+    assert CatalogueConfig.from_environment(CatalogueEnvironment.TERRASCOPE_STAC).alternates == ()
+
+
+def test_a_misspelt_alternate_key_names_the_right_one(tmp_path) -> None:
+    path = _ini(tmp_path, "URL = https://stac.example.org/api\nAlternates = https")
+    with pytest.raises(ConfigurationException, match=r"did you mean \[Catalogue\] Alternate"):
+        CatalogueConfig.from_file(path)
 
 
 def test_an_unknown_protocol_names_the_key_and_the_choices(tmp_path) -> None:

@@ -17,7 +17,9 @@ class Settings:
     ``limit`` gets this many, as STAC API servers answer; 10,000 as in Terrascope's software);
     ``stac_refuse_above_max`` answers such a ``limit`` with a 400 instead, as stac-fastapi does;
     ``stac_filtering`` chooses what the STAC face declares and takes for filters: ``"filter"``
-    (the Filter extension, CQL2), ``"query"`` (the Query extension only) or ``"none"``;
+    (the Filter extension, CQL2 text and JSON), ``"cql2-text"`` (the Filter extension with CQL2
+    text only: filters by GET, a filter in a POST body or in CQL2 JSON refused, as servers that
+    declare only ``cql2-text`` do), ``"query"`` (the Query extension only) or ``"none"``;
     ``files_dir`` receives the files of ``accessedFrom=MEP`` hrefs.
     """
 

@@ -80,11 +80,19 @@ CONFORMANCE = [
 QUERY_CLASS = "https://api.stacspec.org/v1.0.0-rc.1/item-search#query"
 
 
+TEXT_ONLY = "cql2-text"
+"""``Settings.stac_filtering`` for a Filter extension that takes CQL2 text (by GET) only."""
+CQL2_JSON_CLASS = "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"
+
+
 def conformance(filtering: str) -> list[str]:
     """The classes declared with ``Settings.stac_filtering``: the Filter extension (all of
-    :data:`CONFORMANCE`), the Query extension instead, or neither."""
+    :data:`CONFORMANCE`), the Filter extension without ``cql2-json``, the Query extension
+    instead, or neither."""
     if filtering == "filter":
         return CONFORMANCE
+    if filtering == TEXT_ONLY:
+        return [c for c in CONFORMANCE if c != CQL2_JSON_CLASS]
     plain = [c for c in CONFORMANCE if "filter" not in c and "/cql2/" not in c]
     return [*plain, QUERY_CLASS] if filtering == "query" else plain
 
@@ -464,6 +472,7 @@ class StacFace:
 
     def _items(self, request: Request, verdict: Verdict, collection: str) -> Response:
         self._view(collection)
+        self._text_only(request.args, post=False)
         search = search_of(request.args, post=False, collection=collection, **self._paging())
         return self._page(request, search, verdict, post=False)
 
@@ -481,8 +490,21 @@ class StacFace:
         return {
             "maximum": self.settings.stac_max_limit,
             "refuse": self.settings.stac_refuse_above_max,
-            "filtering": self.settings.stac_filtering,
+            # text only is the Filter extension to the parser; _text_only refuses the rest
+            "filtering": "filter"
+            if self.settings.stac_filtering == TEXT_ONLY
+            else self.settings.stac_filtering,
         }
+
+    def _text_only(self, parameters: Any, *, post: bool) -> None:
+        """Refuse a filter a server declaring only ``cql2-text`` does not take: one in a POST
+        body, or one in CQL2 JSON."""
+        if self.settings.stac_filtering != TEXT_ONLY or parameters.get("filter") in (None, ""):
+            return
+        if post or parameters.get("filter-lang", "cql2-text") != "cql2-text":
+            raise StacError(
+                "this server takes filters in CQL2 text by GET only (it does not declare cql2-json)"
+            )
 
     def _search(self, request: Request, verdict: Verdict) -> Response:
         if request.method == "POST":
@@ -492,8 +514,10 @@ class StacFace:
                 raise StacError("the search body is not JSON") from None
             if not isinstance(body, dict):
                 raise StacError(f"the search body must be a JSON object, got {body!r}")
+            self._text_only(body, post=True)
             search = search_of(body, post=True, **self._paging())
             return self._page(request, search, verdict, post=True)
+        self._text_only(request.args, post=False)
         search = search_of(request.args, post=False, **self._paging())
         return self._page(request, search, verdict, post=False)
 

@@ -47,12 +47,19 @@ ASSET = pa.struct(
 )
 """What a file entry reads of an asset, typed as the general path's ``_Asset`` wants it."""
 
-LOCAL_ASSET = pa.struct(
-    [*ASSET, ("alternate", pa.struct([("local", _ALTERNATE), ("MEP", _ALTERNATE)]))]
-)
-"""An asset as read for ``href_mode="MEP"``, its local hrefs too. Left out otherwise: building
-them costs a tenth of the read (5 of 45 µs an item, the real 2026 item), and the general path
-reads them for that mode only (an ill-typed ``alternate`` it cleans away, leaving the rest)."""
+
+def asset_type(alternates: tuple[str, ...]) -> pa.DataType:
+    """An asset as read where file entries take the hrefs of its ``alternates`` (the names of
+    :func:`~terracat.protocols.stac.rows.alternate_names`): those alternates' hrefs too, and no
+    others. Left out where none is asked: building them costs a tenth of the read (5 of 45 µs
+    an item, the real 2026 item), and the general path reads them only when asked (an ill-typed
+    ``alternate`` it cleans away, leaving the rest)."""
+    if not alternates:
+        return ASSET
+    return pa.struct(
+        [*ASSET, ("alternate", pa.struct([(name, _ALTERNATE) for name in alternates]))]
+    )
+
 
 TIMES = ("beginningDateTime", "endingDateTime")
 _UNCOLUMNABLE = frozenset((*_RESERVED, *TIMES, *ALIASES))
@@ -101,9 +108,9 @@ class ItemSchema:
     FUTILE = 3
     """Failed batches that taught the schema nothing, after which it is given up."""
 
-    def __init__(self, *, usable: bool = True, local: bool = False) -> None:
+    def __init__(self, *, usable: bool = True, alternates: tuple[str, ...] = ()) -> None:
         self.usable = usable
-        self.asset = LOCAL_ASSET if local else ASSET  # local: the assets' local hrefs read
+        self.asset = asset_type(alternates)  # the alternates' hrefs read, where any are asked
         self.properties: dict[str, pa.DataType | str] = {}
         self.assets: dict[str, None] = {}  # asset keys, in the order first seen
         self.type: pa.Schema | None = None
@@ -253,9 +260,12 @@ def _one(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def batch_columns(table: pa.Table, href_mode: str) -> tuple[dict[str, pa.Array], pa.Table] | None:
-    """The batch's columns by name, as the general path makes them, and its four file lists;
-    None when only the general path can make them."""
+def batch_columns(
+    table: pa.Table, alternates: tuple[str, ...] = ()
+) -> tuple[dict[str, pa.Array], pa.Table] | None:
+    """The batch's columns by name, as the general path makes them, and its four file lists
+    (hrefs of the first of ``alternates`` an asset has, else its own); None when only the
+    general path can make them."""
     rows = table.num_rows
     ids = _one(table["id"])
     properties = _one(table["properties"])
@@ -277,7 +287,7 @@ def batch_columns(table: pa.Table, href_mode: str) -> tuple[dict[str, pa.Array],
     if aliases is None:
         return None
     columns.update(aliases)
-    files = _file_lists(_one(table["assets"]), href_mode, rows)
+    files = _file_lists(_one(table["assets"]), alternates, rows)
     if files is None:
         return None
     return columns, files
@@ -360,7 +370,7 @@ def _tile_ids(given: dict[str, pa.Array], rows: int) -> pa.Array | None:
     return pa.array(filled.tolist(), pa.string())
 
 
-def _file_lists(assets: pa.StructArray, href_mode: str, rows: int) -> pa.Table | None:
+def _file_lists(assets: pa.StructArray, alternates: tuple[str, ...], rows: int) -> pa.Table | None:
     """The four file lists of the batch: each asset an entry of the list its roles pick, in
     the item's order of assets (the schema's, checked)."""
     keys = [field.name for field in assets.type]
@@ -381,8 +391,8 @@ def _file_lists(assets: pa.StructArray, href_mode: str, rows: int) -> pa.Table |
         present.append(np.asarray(asset.is_valid()))
         for name, values in leaves.items():
             values.append(pc.struct_field(asset, [name]))
-        if href_mode == "MEP":
-            leaves["href"][-1] = _local_href(asset, leaves["href"][-1])
+        if alternates:
+            leaves["href"][-1] = _alternate_href(asset, leaves["href"][-1], alternates)
     flat = {name: pa.concat_arrays(values) for name, values in leaves.items()}
     kind_of = np.concatenate(kinds)
     given = np.concatenate(present)
@@ -410,17 +420,16 @@ def _file_lists(assets: pa.StructArray, href_mode: str, rows: int) -> pa.Table |
     return pa.table(lists)
 
 
-def _local_href(asset: pa.StructArray, href: pa.Array) -> pa.Array:
-    """The asset's local path where it has one (``alternate.local``, else ``alternate.MEP``),
-    as a ``file://`` URL when it is a bare path, else its href."""
-    local = pc.coalesce(
-        pc.struct_field(asset, ["alternate", "local", "href"]),
-        pc.struct_field(asset, ["alternate", "MEP", "href"]),
+def _alternate_href(asset: pa.StructArray, href: pa.Array, alternates: tuple[str, ...]) -> pa.Array:
+    """The href of the first of ``alternates`` the asset has (``alternate.local``, else
+    ``alternate.MEP``, for MEP), as a ``file://`` URL when it is a bare path, else its href."""
+    other = pc.coalesce(
+        *(pc.struct_field(asset, ["alternate", name, "href"]) for name in alternates)
     )
-    local = pc.if_else(
-        pc.starts_with(local, "/"), pc.binary_join_element_wise("file://", local, ""), local
+    other = pc.if_else(
+        pc.starts_with(other, "/"), pc.binary_join_element_wise("file://", other, ""), other
     )
-    return pc.coalesce(local, href)
+    return pc.coalesce(other, href)
 
 
 def _kinds(roles: pa.ListArray) -> np.ndarray | None:

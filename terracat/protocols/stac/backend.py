@@ -26,6 +26,7 @@ import requests
 
 from terracat import _defaults
 from terracat.config import CatalogueConfig
+from terracat.discovery import NOT_HERE, landing_urls
 from terracat.exceptions import (
     ParameterParserException,
     SearchException,
@@ -49,9 +50,15 @@ from terracat.protocols.stac.paging import (
     StacWindow,
     Uncounted,
     matched,
+    retrying_posts,
     windows,
 )
-from terracat.protocols.stac.rows import StacDecoder, collections_frame
+from terracat.protocols.stac.partitions import (
+    STAC_INTEGERS,
+    integer_queryables,
+    partition_meta,
+)
+from terracat.protocols.stac.rows import StacDecoder, collections_frame, empty_stac_frame
 from terracat.request import SearchRequest
 
 __all__ = ["StacBackend", "derived_id"]
@@ -104,6 +111,8 @@ class StacBackend:
         self._conformance: list[str] | None = None
         self._ids: dict[str, str] = {}
         self._tiles: dict[str, str] = {}
+        self._queried: dict[str, dict[str, Any]] = {}
+        retrying_posts(session, config.catalogue_url + "search")
         self.fetch = StacFetcher(
             session, config.search_timeout, config.retries, config.max_page_bytes
         )
@@ -124,12 +133,32 @@ class StacBackend:
             raise SearchException(response, f"the answer is not JSON ({error})") from None
 
     def conformance(self) -> list[str]:
-        """The landing page's ``conformsTo`` (read once)."""
+        """The landing page's ``conformsTo`` (read once), where
+        :func:`~terracat.discovery.landing_urls` finds it, as ``Catalogue.from_url`` does:
+        ``[Catalogue] URL`` ends in ``/``, and some STAC APIs answer only without it, or only
+        ``/conformance``."""
         if self._conformance is None:
-            landing = self._get_json(self.config.catalogue_url)
+            landing = self._landing_page()
             classes = landing.get("conformsTo") if isinstance(landing, dict) else None
             self._conformance = [c for c in classes or [] if isinstance(c, str)]
         return self._conformance
+
+    def _landing_page(self) -> Any:
+        """The first of the landing page's places that is not a 404, as JSON."""
+        tried, last = [], None
+        for url in landing_urls(self.config.catalogue_url):
+            try:
+                return self._get_json(url)
+            except SearchException as error:
+                if getattr(error.response, "status_code", None) != NOT_HERE:
+                    raise
+                tried.append(url)
+                last = error.response
+        raise SearchException(
+            last,
+            f"no landing page at {', '.join(tried)} (each answered {NOT_HERE}): is "
+            f"[Catalogue] URL = {self.config.catalogue_url} the STAC API's root?",
+        )
 
     def transport(self) -> str:
         """``"POST"`` (CQL2 JSON), ``"GET"`` (CQL2 text), ``"QUERY"`` (the Query extension's
@@ -190,21 +219,26 @@ class StacBackend:
         """One search's pages, learning the size the catalogue serves as they come."""
         return StacPages(self.fetch, call, limit=limit, sizes=self._sizes)
 
-    def _tile(self, stac_id: str) -> str:
-        """The property a ``tileId`` compares in ``stac_id``, from its queryables (read once);
-        ``grid:code`` when the catalogue gives none (a 404, or any answer that is not them:
-        the search should not fail for want of a hint)."""
-        if stac_id not in self._tiles:
+    def _queryables(self, stac_id: str) -> dict[str, Any]:
+        """The properties of ``stac_id``'s queryables (read once); none where the catalogue
+        gives none (a 404, or any answer that is not them: they are hints, and a search should
+        not fail for want of one)."""
+        if stac_id not in self._queried:
             url = f"{self.config.catalogue_url}collections/{stac_id}/queryables"
             try:
                 queryables = self._get_json(url)
-            except SearchException as error:  # 404 most often: no queryables, the default
-                logger.info("No queryables for %s (%s): tileId compares grid:code", stac_id, error)
+            except SearchException as error:  # 404 most often: no queryables
+                logger.info("No queryables for %s (%s)", stac_id, error)
                 queryables = None
             properties = queryables.get("properties") if isinstance(queryables, dict) else None
-            self._tiles[stac_id] = tile_property(
-                properties if isinstance(properties, dict) else None
-            )
+            self._queried[stac_id] = properties if isinstance(properties, dict) else {}
+        return self._queried[stac_id]
+
+    def _tile(self, stac_id: str) -> str:
+        """The property a ``tileId`` compares in ``stac_id``, from its queryables; ``grid:code``
+        when the catalogue gives none."""
+        if stac_id not in self._tiles:
+            self._tiles[stac_id] = tile_property(self._queryables(stac_id) or None)
             logger.debug("tileId in %s is %s", stac_id, self._tiles[stac_id])
         return self._tiles[stac_id]
 
@@ -243,8 +277,10 @@ class StacBackend:
         return max(1, min(self.page_size, limit))
 
     def _decoder(self, request: SearchRequest) -> StacDecoder:
-        mode = request.filters.get("accessedFrom")
-        return StacDecoder(href_mode="MEP" if str(mode).upper() == "MEP" else "")
+        return self._decoder_for(_href_mode(request))
+
+    def _decoder_for(self, href_mode: str) -> StacDecoder:
+        return StacDecoder(href_mode=href_mode, alternates=self.config.alternates)
 
     def _builder(self, request: SearchRequest, limit: int | None) -> FrameBuilder:
         return FrameBuilder(
@@ -265,7 +301,7 @@ class StacBackend:
             pages = parts or self._pages(self._call(body, method, self._size(limit, local)), limit)
             for batch in pages.batches():
                 builder.add(batch)
-        return self._filtered(builder.build(), local, request.limit)
+        return self._filtered(_built(builder), local, request.limit)
 
     def _split(
         self, body: dict[str, Any], method: str, *, asked: bool
@@ -342,13 +378,15 @@ class StacBackend:
         limit = None if local is not None else request.limit
         pages = self._pages(self._call(body, method, self._size(limit, local)), limit)
         source = self.config.catalogue_url + "search"
+        if local is not None:  # once for the whole search, not once a page
+            self._client_side(local, "to each page of items as it came")
         kept = 0
         for batch in pages.batches():
             if not batch:
                 continue
             frame = features_frame(batch, source, decoder=self._decoder(request))
             if local is not None:
-                frame = self._filtered(frame, local, None)
+                frame = self._filtered(frame, local, None, warn=False)
                 if request.limit is not None:
                     frame = frame.iloc[: request.limit - kept]
             kept += len(frame)
@@ -381,7 +419,7 @@ class StacBackend:
     # ---- time windows ------------------------------------------------------------------------
 
     def _windows(
-        self, body: dict[str, Any], method: str, most: int, local: Any = None
+        self, body: dict[str, Any], method: str, most: int, local: Any = None, href_mode: str = ""
     ) -> list[StacWindow]:
         def count(interval: str | None) -> int:
             return matched(self.fetch, self._call(_during(body, interval), method, 1))
@@ -395,6 +433,7 @@ class StacBackend:
                 low,
                 high,
                 text,
+                href_mode,
             )
             for span, total, low, high in found
         ]
@@ -415,15 +454,17 @@ class StacBackend:
                 "to each partition after it is fetched (the windows are cut by the unfiltered "
                 "counts, so they hold fewer items than planned)",
             )
-        first = next(StacPages(self.fetch, self._call(body, method, 1), limit=1).batches(), [])
-        meta = features_frame(first, decoder=self._decoder(request)).iloc[:0]
-        return meta, self._windows(body, method, most, local)
+        sample = self._pages(self._call(body, method, self.page_size), None).first_page()
+        frame = features_frame(sample.features, decoder=self._decoder(request))
+        integers = integer_queryables(self._queryables(self.stac_id(str(request.collection))))
+        meta = partition_meta(frame if len(frame) else empty_stac_frame(), STAC_INTEGERS | integers)
+        return meta, self._windows(body, method, most, local, _href_mode(request))
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]
-        builder = FrameBuilder(decoder=StacDecoder(), source=part.call.url)
+        builder = FrameBuilder(decoder=self._decoder_for(part.href_mode), source=part.call.url)
         for batch in self._pages(part.call, None).batches():
             builder.add(batch)
-        frame = builder.build()
+        frame = _built(builder)
         if part.local is None:
             return frame
         return self._filtered(frame, cql2.Expr(part.local), None, warn=False)
@@ -454,6 +495,17 @@ class StacBackend:
 
     def _collections_search(self, request: SearchRequest) -> geopandas.GeoDataFrame:
         return collections_frame(self._collections())
+
+
+def _href_mode(request: SearchRequest) -> str:
+    """Which hrefs the frame takes: ``MEP`` (local paths) for ``accessedFrom="MEP"``."""
+    return "MEP" if str(request.filters.get("accessedFrom")).upper() == "MEP" else ""
+
+
+def _built(builder: FrameBuilder) -> geopandas.GeoDataFrame:
+    """The builder's frame; with no items, the STAC frame of none (not OpenSearch's)."""
+    frame = builder.build()
+    return frame if len(frame) else empty_stac_frame()
 
 
 def _matches(expression: Any, text: str | bytes | msgspec.Raw) -> bool:

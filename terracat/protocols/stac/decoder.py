@@ -20,7 +20,7 @@ from terracat.frame import DecodedRows
 from terracat.frame.background import submit
 from terracat.frame.jsonlines import text_views
 from terracat.protocols.stac.arrow_rows import ItemSchema, batch_columns, parse_batch
-from terracat.protocols.stac.rows import HREF_MODES, stac_rows
+from terracat.protocols.stac.rows import HREF_MODES, alternate_names, stac_rows
 
 __all__ = ["StacDecoder"]
 
@@ -30,31 +30,38 @@ class StacDecoder:
 
     ``href_mode``: ``""`` takes the assets' hrefs, ``"MEP"`` their ``alternate.local`` (2026)
     or ``alternate.MEP`` (2023) hrefs where an asset has one (``accessedFrom="MEP"``).
+    ``alternates``: the names of other alternates whose hrefs are taken where an asset has one
+    (``[Catalogue] Alternate``, ``("https",)`` for the Data Space), after the local ones.
     ``arrow=False`` flattens every batch by the general path (to compare the two).
     """
 
-    def __init__(self, *, href_mode: str = "", arrow: bool = True) -> None:
+    def __init__(
+        self, *, href_mode: str = "", alternates: Sequence[str] = (), arrow: bool = True
+    ) -> None:
         if href_mode not in HREF_MODES:
             raise ParameterParserException(
                 f"href_mode must be one of {HREF_MODES} (accessedFrom MEP or not), not {href_mode!r}"
             )
         self.href_mode = href_mode
-        self.schema = ItemSchema(usable=arrow, local=href_mode == "MEP")
+        self.alternates = alternate_names(href_mode, alternates)
+        self.schema = ItemSchema(usable=arrow, alternates=self.alternates)
 
     def decode(self, properties: Sequence[bytes]) -> _Decoding:
         """Start decoding a batch of whole items (each a JSON object)."""
         if self.schema.type is None and self.schema.usable:
             self.schema.learn(properties[: ItemSchema.SAMPLE])
-        return _Decoding(properties, self.schema, self.href_mode)
+        return _Decoding(properties, self.schema, self.alternates)
 
 
 class _Decoding:
     """A batch whose items Arrow is parsing in the background (when they fit the schema)."""
 
-    def __init__(self, items: Sequence[bytes], schema: ItemSchema, href_mode: str) -> None:
+    def __init__(
+        self, items: Sequence[bytes], schema: ItemSchema, alternates: tuple[str, ...]
+    ) -> None:
         self.items = items
         self.schema = schema
-        self.href_mode = href_mode
+        self.alternates = alternates
         self.tried = schema.current() is not None
         fits = self.tried and schema.fits(items)
         self.taught = self.tried and not fits
@@ -69,11 +76,11 @@ class _Decoding:
     def rows(self) -> DecodedRows:
         """The batch's rows; a batch the fast path could not take teaches the schema."""
         parsed = self._parsed.result()
-        found = None if parsed.table is None else batch_columns(parsed.table, self.href_mode)
+        found = None if parsed.table is None else batch_columns(parsed.table, self.alternates)
         if found is None:
             if self.tried and not self.taught:
                 self.schema.learn(self.items)
-            columns, lists = stac_rows(self.items, self.href_mode)
+            columns, lists = stac_rows(self.items, self.alternates)
             files = lists.table()
         else:
             columns, files = found

@@ -9,11 +9,13 @@ the windows then searched at once and joined by id (items on a boundary are in t
 Every page is checked before it is believed, as on OpenSearch: it must decode as an item
 collection, and it must bring items not yet received, else the search ends in a
 :class:`~terracat.exceptions.SearchException` rather than loop or come back silently short.
-Retries, backoff, the per-page deadline and the body bound are the OpenSearch fetcher's.
+Retries, backoff, the per-page deadline and the body bound are the OpenSearch fetcher's, POST
+pages included (:func:`retrying_posts`).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import re
@@ -42,7 +44,16 @@ from terracat.protocols.stac.page import StacPage, decode_stac_page
 from terracat.protocols.windows import EPOCH, Span, owned, split_by_counts
 from terracat.request import parse_datetime
 
-__all__ = ["Call", "PageSize", "StacFetcher", "StacPages", "StacWindow", "Uncounted", "windows"]
+__all__ = [
+    "Call",
+    "PageSize",
+    "StacFetcher",
+    "StacPages",
+    "StacWindow",
+    "Uncounted",
+    "retrying_posts",
+    "windows",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +114,29 @@ def _query(params: dict[str, str]) -> str:
     from urllib.parse import urlencode
 
     return urlencode(params)
+
+
+def retrying_posts(session: requests.Session, url: str) -> None:
+    """Let ``session`` retry POSTs to ``url`` (a catalogue's ``/search``) as it retries GETs.
+
+    urllib3's retries, which back off and honour ``Retry-After`` on 429 and 5xx answers, are
+    for GET and HEAD only, since a POST need not be safe to repeat. An item search is read-only,
+    and every server of the Filter extension searches by POST: its pages, next pages and counts
+    are retried like GET pages. The session's own adapter, copied with POST allowed, is mounted
+    for ``url`` alone (other POSTs, a token request say, keep the session's rule); its retries
+    come out of the same per-request budget (``[HTTP] Retries``). Mounted once, before the
+    session is used from other threads (``requests`` reorders its adapters as it mounts).
+    A ``next`` link POSTing elsewhere than ``url`` is retried for lost connections and bad
+    bodies only, as before.
+    """
+    base: Any = session.get_adapter(url)
+    retry = base.max_retries
+    allowed = retry.allowed_methods
+    if allowed is None or "POST" in allowed:  # None: urllib3 retries every method already
+        return
+    adapter = copy.copy(base)  # its own connection pool, the same settings
+    adapter.max_retries = retry.new(allowed_methods=frozenset({*allowed, "POST"}))
+    session.mount(url, adapter)
 
 
 @dataclass
@@ -353,15 +387,17 @@ def matched(fetch: Callable[[Call], StacPage], call: Call) -> int:
 
 @dataclass(frozen=True)
 class StacWindow:
-    """A slice of a search's time range: its first call, its count, the items it owns, and
-    the filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is
-    then the unfiltered count, an upper bound)."""
+    """A slice of a search's time range: its first call, its count, the items it owns, the
+    filter (CQL2 text) the client applies to it where the catalogue cannot (``total`` is then
+    the unfiltered count, an upper bound), and which hrefs its frame takes (``href_mode``, as
+    the search's: a window is fetched on its own, by a Dask worker)."""
 
     call: Call
     total: int
     low: dt.datetime | None  # None: from the beginning of time (the first window)
     high: dt.datetime | None  # None: to the end of time (the last window)
     local: str | None = None
+    href_mode: str = ""
 
     def owns(self, begin: Any) -> Any:
         """Which items (by acquisition start, a datetime Series) this window owns."""

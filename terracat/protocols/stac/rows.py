@@ -28,12 +28,15 @@ import pandas as pd
 import shapely
 
 from terracat.frame import FILE_COLUMNS, FileLists, gc_paused
+from terracat.frame.contract import KNOWN_DTYPES, TIME_COLUMNS, empty_frame
 from terracat.frame.files import INT64_MAX, INT64_MIN
 
 __all__ = [
     "ALIASES",
     "HREF_MODES",
+    "alternate_names",
     "collections_frame",
+    "empty_stac_frame",
     "file_kind",
     "stac_rows",
     "tile_id",
@@ -44,6 +47,15 @@ HREF_MODES = ("", "MEP")
 the item has one (``"MEP"``: ``alternate.local``, 2026, or ``alternate.MEP``, 2023)."""
 
 _ALTERNATES = {"": (), "MEP": ("local", "MEP")}
+
+
+def alternate_names(href_mode: str, preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """The names of the alternates an asset's file entry takes the href of, the first an asset
+    has winning: its local paths for ``href_mode="MEP"``, then the ``preferred`` ones
+    (``[Catalogue] Alternate``: ``https`` for the Data Space); none: the asset's own href."""
+    return tuple(dict.fromkeys((*_ALTERNATES[href_mode], *preferred)))
+
+
 _PREVIEW_ROLES = frozenset(("overview", "thumbnail", "visual"))
 _RESERVED = frozenset(("id", "collection", "geometry", "properties", *FILE_COLUMNS))
 """Names a property cannot take as a column: the frame's own (the item's value stays in the text)."""
@@ -229,8 +241,8 @@ def _files(assets: dict[str, _Asset], alternates: tuple[str, ...]) -> bytes:
 
 
 def _local_url(href: str) -> str:
-    """A local alternate as a ``file://`` URL: the 2023 items give bare paths (``/data/...``),
-    and the fetchers are picked by scheme."""
+    """An alternate's href as a URL: a bare path (the 2023 items' local alternates,
+    ``/data/...``) as ``file://``, since the fetchers are picked by scheme."""
     return "file://" + href if href.startswith("/") else href
 
 
@@ -261,11 +273,11 @@ def _id_text(identifier: Any) -> str | None:
 
 
 def stac_rows(
-    items: Sequence[bytes], href_mode: str = ""
+    items: Sequence[bytes], alternates: tuple[str, ...] = ()
 ) -> tuple[dict[str, Sequence[Any]], FileLists]:
     """Items (each a JSON object) flattened into columns by name, and their four file lists
-    (being parsed by Arrow in the background)."""
-    alternates = _ALTERNATES[href_mode]
+    (being parsed by Arrow in the background), each entry the href of the first of its asset's
+    ``alternates`` (:func:`alternate_names`) it has, else the asset's own."""
     with gc_paused():
         decoded = [_item(raw) for raw in items]
         files = FileLists([_files(item.assets, alternates) for item in decoded])
@@ -283,6 +295,24 @@ def _transposed(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
         return dict(zip(layouts[0], zip(*map(dict.values, rows), strict=True), strict=True))
     names = list(dict.fromkeys(chain.from_iterable(dict.fromkeys(layouts))))
     return {name: [row.get(name) for row in rows] for name in names}
+
+
+ITEM_TIMES = ("beginningDateTime", "endingDateTime")
+"""The time columns every item gives (its other times are properties under their STAC names)."""
+
+
+def empty_stac_frame() -> geopandas.GeoDataFrame:
+    """The frame of a STAC search that matched nothing: the columns every STAC frame has, typed
+    as the contract types them (the core, :data:`ITEM_TIMES`, the OpenSearch names of
+    :data:`ALIASES`, the file lists, ``properties``, ``geometry``), so that the ``df.query``
+    written for a full result runs on an empty one. OpenSearch's other time columns (``date``,
+    ``published``, ...) are not among them: an item has such times only as properties of its
+    own, under their STAC names."""
+    frame = empty_frame().drop(columns=[c for c in TIME_COLUMNS if c not in ITEM_TIMES])
+    at = frame.columns.get_loc(FILE_COLUMNS[0])
+    for offset, name in enumerate(ALIASES):
+        frame.insert(at + offset, name, pd.Series(dtype=KNOWN_DTYPES[name]))
+    return frame
 
 
 def collections_frame(collections: list[dict[str, Any]]) -> geopandas.GeoDataFrame:

@@ -249,3 +249,41 @@ def test_the_get_filter_text_is_the_post_json(tile, direction, orbit):
     query = as_query(body)
     assert cql2.Expr(query["filter"]).to_json() == body["filter"]
     assert "'MGRS-31UFS'" in query["filter"] and direction.lower() in query["filter"]
+
+
+# ---- an empty result ----------------------------------------------------------------------
+
+EMPTY = {"start": "1990-01-01", "end": "1990-01-02"}
+
+
+def test_an_empty_search_has_the_stac_frames_columns(stac, tmp_path):
+    full = stac.search(NDVI_URN, **WINDOW)
+    empty = stac.search(NDVI_URN, **EMPTY)
+    assert len(empty) == 0 and empty.crs == "EPSG:4326"
+    assert list(empty.columns) == [
+        "id",
+        "title",
+        "collection",
+        "beginningDateTime",
+        "endingDateTime",
+        "cloudCover",
+        "tileId",
+        "relativeOrbitNumber",
+        "orbitDirection",
+        "productType",
+        "data",
+        "related",
+        "previews",
+        "alternates",
+        "properties",
+        "geometry",
+    ]
+    assert {"date", "published", "available"}.isdisjoint(empty.columns)  # OpenSearch's only
+    for name in empty.columns:  # every column of an empty result is one a full result has
+        assert empty[name].dtype == full[name].dtype, name
+    assert len(empty.query("cloudCover < 10 and tileId == '31UFS'")) == 0
+    empty.to_parquet(tmp_path / "empty.parquet")
+    assert list(terracat.read_parquet(tmp_path / "empty.parquet").columns) == list(empty.columns)
+    request = SearchRequest.for_products(NDVI_URN, **EMPTY)
+    meta, parts = stac.backend.partitions(request, 100)  # terracat.dask's columns of none
+    assert list(meta.columns) == list(empty.columns) and parts == []

@@ -37,20 +37,31 @@ def _copies(items: list[dict], count: int) -> list[dict]:
     return copies
 
 
-def _built(items: list[dict], *, arrow: bool, href_mode: str = "", batch: int = 4):
+def _built(
+    items: list[dict],
+    *,
+    arrow: bool,
+    href_mode: str = "",
+    batch: int = 4,
+    alternates: tuple[str, ...] = (),
+):
     """A frame of the items as a search builds it (pages of 2, batches of ``batch``), and the
     builder's count of batches by path."""
-    builder = FrameBuilder(decoder=StacDecoder(href_mode=href_mode, arrow=arrow), batch=batch)
+    decoder = StacDecoder(href_mode=href_mode, alternates=alternates, arrow=arrow)
+    builder = FrameBuilder(decoder=decoder, batch=batch)
     for start in range(0, len(items), 2):
         page = json.dumps({"type": "FeatureCollection", "features": items[start : start + 2]})
         builder.add(decode_stac_page(page.encode()).features)
     return builder.build(), builder.flattened
 
 
-def _assert_same_frames(items: list[dict], href_mode: str = "", batch: int = 4) -> dict:
+def _assert_same_frames(
+    items: list[dict], href_mode: str = "", batch: int = 4, alternates: tuple[str, ...] = ()
+) -> dict:
     """The fast path's frame equals the general path's; returns the fast path's batch counts."""
-    fast, paths = _built(items, arrow=True, href_mode=href_mode, batch=batch)
-    general, general_paths = _built(items, arrow=False, href_mode=href_mode, batch=batch)
+    options = {"href_mode": href_mode, "batch": batch, "alternates": alternates}
+    fast, paths = _built(items, arrow=True, **options)
+    general, general_paths = _built(items, arrow=False, **options)
     assert general_paths["arrow"] == 0
     assert set(fast.columns) == set(general.columns)
     for name in general.columns:

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cql2
 import pytest
@@ -28,13 +28,11 @@ from terracat.protocols.stac.encode import conjunction, query_of
 from terracat.request import SearchRequest
 from terracat.server import LocalCatalogue
 from terracat.server.settings import Settings
-from tests.hostile import HostileServer, Request, send
+from tests.hostile import Request
+from tests.protocols.stac.proxy import Proxy, Rewrite, limit_of
 
 NDVI_URN = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 WINDOW = {"start": "2021-07-01", "end": "2021-07-15"}
-
-Rewrite = Callable[[Request], tuple[int, bytes] | None]
-Alter = Callable[[Request, bytes], bytes]
 
 
 @pytest.fixture(scope="module")
@@ -52,64 +50,6 @@ def settings(local: LocalCatalogue) -> Iterator[Settings]:
     local.settings.stac_max_limit = defaults.stac_max_limit
     local.settings.stac_refuse_above_max = defaults.stac_refuse_above_max
     local.settings.stac_filtering = defaults.stac_filtering
-
-
-class Proxy(HostileServer):
-    """The local catalogue behind a loopback server that records every request (bodies too);
-    ``rewrite`` may answer a request itself. Links the face writes point back at the proxy."""
-
-    def __init__(
-        self, upstream: str, rewrite: Rewrite | None = None, alter: Alter | None = None
-    ) -> None:
-        super().__init__(self._forward)
-        self.upstream = upstream
-        self.rewrite = rewrite
-        self.alter = alter
-
-    def _forward(self, request: Request, connection: socket.socket) -> None:
-        own = self.rewrite(request) if self.rewrite is not None else None
-        if own is not None:
-            send(connection, own[0], own[1], {"Content-Type": "application/json"})
-            return
-        answer = requests.request(
-            request.method,
-            self.upstream + request.target.lstrip("/"),
-            data=request.body or None,
-            headers={
-                "Host": f"{self.host}:{self.port}",
-                "Content-Type": request.headers.get("content-type", "application/json"),
-            },
-            timeout=30,
-        )
-        content = answer.content
-        if self.alter is not None and answer.status_code == 200:
-            content = self.alter(request, content)
-        self._answered()
-        send(
-            connection,
-            answer.status_code,
-            content,
-            {"Content-Type": answer.headers.get("Content-Type", "application/json")},
-        )
-
-    def _answered(self) -> None:
-        """The upstream answer is in hand, about to be relayed (a hook for subclasses)."""
-
-    def searches(self) -> list[Request]:
-        """The page requests of searches (a plain search's counting request, ``limit=1``,
-        left out: it decides whether to fetch time windows side by side)."""
-        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) != 1]
-
-    def counts(self) -> list[Request]:
-        """The counting requests (``limit=1``)."""
-        return [r for r in self.requests if r.path.endswith("/search") and limit_of(r) == 1]
-
-
-def limit_of(request: Request) -> int:
-    """The page size a search request asked for (GET query or POST body)."""
-    if request.method == "POST":
-        return int(json.loads(request.body)["limit"])
-    return int(request.param("limit") or 0)
 
 
 def catalogue_behind(proxy: Proxy, local: LocalCatalogue, **http: object) -> terracat.Catalogue:
@@ -373,6 +313,67 @@ def test_without_queryables_the_tile_is_grid_code(local):
         assert [r.path for r in proxy.requests].count(NDVI_QUERYABLES) == 1
 
 
+@pytest.mark.parametrize("filtering", ["filter", "cql2-text"])
+def test_the_mgrs_triple_filters_on_the_server_where_the_queryables_offer_it(
+    local, settings, filtering
+):
+    expected = plain_ids(local, tileId="31UFS")  # by grid:code
+    settings.stac_filtering = filtering
+    triple = ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")
+    with Proxy(local.url, _queryables(*triple)) as proxy:
+        found = catalogue_behind(proxy, local).search(NDVI_URN, **WINDOW, tileId="31UFS")
+        assert list(found["id"]) == expected and len(expected)
+        assert set(found["tileId"]) == {"31UFS"}
+        (search,) = proxy.searches()
+        if search.method == "POST":
+            sent = json.loads(search.body)["filter"]
+        else:
+            sent = cql2.Expr(search.param("filter")).to_json()
+        assert sent == {
+            "op": "and",
+            "args": [
+                {"op": "=", "args": [{"property": "mgrs:utm_zone"}, 31]},
+                {"op": "=", "args": [{"property": "mgrs:latitude_band"}, "U"]},
+                {"op": "=", "args": [{"property": "mgrs:grid_square"}, "FS"]},
+            ],
+        }
+
+
+# ---- 3b. a server of CQL2 text only -------------------------------------------------------------
+
+
+def test_a_server_of_cql2_text_only_gets_the_filter_as_text_by_get(local, settings):
+    expected = plain_ids(local, tileId="31UFS", cloudCover=60)
+    settings.stac_filtering = "cql2-text"
+    with Proxy(local.url) as proxy:
+        catalogue = catalogue_behind(proxy, local, page_size=5, search_workers=1)
+        found = catalogue.search(NDVI_URN, **WINDOW, tileId="31UFS", cloudCover=60)
+        assert list(found["id"]) == expected and len(expected) > 5  # more than a page
+        assert catalogue.count(NDVI_URN, **WINDOW, tileId="31UFS", cloudCover=60) == len(expected)
+        searches = [r for r in proxy.requests if r.path.endswith("/search")]
+        assert {r.method for r in searches} == {"GET"} and len(searches) > 2
+        first = searches[0]
+        assert first.param("filter-lang") == "cql2-text"
+        text = first.param("filter")
+        parts = cql2.Expr(text).to_json()["args"]  # the tile and the cloud cover, and-ed
+        assert sorted(part["args"][0]["property"] for part in parts) == [
+            "eo:cloud_cover",
+            "grid:code",
+        ]
+        assert "'MGRS-31UFS'" in text
+    # the face takes no filter it does not declare: CQL2 JSON by POST, or by GET
+    search = local.url + "stac/search"
+    cql = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 60]}
+    refused = [
+        requests.post(search, json={"filter": cql, "filter-lang": "cql2-json"}, timeout=30),
+        requests.get(
+            search, params={"filter": json.dumps(cql), "filter-lang": "cql2-json"}, timeout=30
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 400 and "CQL2 text" in answer.json()["description"]
+
+
 # ---- 4. count and split without a server-side filter ------------------------------------------
 
 FILTERS = {"tileId": "31UFS", "cloudCover": 60}
@@ -390,6 +391,20 @@ def test_count_without_the_filter_extension_counts_the_rows(local, settings):
         assert len(caught) == 1 and "slow" in str(caught[0].message)
         searches = proxy.searches()
         assert searches and all(r.method == "GET" and "filter" not in r.params for r in searches)
+
+
+def test_the_lazy_path_warns_once_for_the_whole_search_not_once_a_page(local, settings):
+    expected = plain_ids(local, **FILTERS)
+    settings.stac_filtering = "none"
+    with Proxy(local.url) as proxy:
+        catalogue = catalogue_behind(proxy, local, page_size=5)
+        with pytest.warns(ClientSideFilterWarning) as caught:
+            found = [
+                product.id for product in catalogue.get_products(NDVI_URN, **WINDOW, **FILTERS)
+            ]
+        assert found == expected and len(expected)
+        assert len(proxy.searches()) > 3  # many pages, each filtered on the client
+        assert len(caught) == 1 and "each page" in str(caught[0].message)
 
 
 def test_split_without_the_filter_extension_cuts_by_unfiltered_counts(local, settings):
