@@ -46,12 +46,12 @@ items = st.lists(
 
 
 @settings(deadline=None)
-@given(found=items, most=st.integers(20, 200), pieces=st.integers(1, 9), told=st.booleans())
-def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, pieces, told):
+@given(found=items, most=st.integers(20, 200), proportional=st.booleans(), told=st.booleans())
+def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, proportional, told):
     model = Model(found)
     total = model.count(WHOLE) if told else None
     try:
-        windows = split_by_counts(WHOLE, model.count, most, total=total, pieces=pieces)
+        windows = split_by_counts(WHOLE, model.count, most, total=total, proportional=proportional)
     except TooManyResultsException:
         # only when more items than a window may hold overlap two seconds: the smallest
         # window halving makes, and the one around an instant that too many items span
@@ -73,9 +73,9 @@ def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, pieces, 
     assert owners == [1] * len(found)
 
 
-def test_a_first_cut_into_pieces_saves_the_rounds_of_halving():
-    """Eight windows wanted: halving takes three rounds after the whole's count, a cut into eight
-    pieces one (and none for the whole, whose count the first page told)."""
+def test_cuts_in_proportion_save_the_rounds_of_halving():
+    """Eight windows needed: halving takes three rounds after the whole's count, a cut in
+    proportion to the count one (and none for the whole, whose count the first page told)."""
     found = [(second, second) for second in range(1_800, DAYS * 86_400, 3_600)]  # one an hour
     rounds = []
 
@@ -87,7 +87,9 @@ def test_a_first_cut_into_pieces_saves_the_rounds_of_halving():
     halved = split_by_counts(WHOLE, model.count, len(found) // 8, counted)
     assert (rounds, len(halved)) == ([1, 2, 4, 8], 8)
     rounds.clear()
-    cut = split_by_counts(WHOLE, model.count, len(found) // 8, counted, total=len(found), pieces=8)
+    cut = split_by_counts(
+        WHOLE, model.count, len(found) // 8, counted, total=len(found), proportional=True
+    )
     assert (rounds, len(cut)) == ([8], 8)
     assert [held for _, held in cut] == [held for _, held in halved]
 
@@ -100,5 +102,5 @@ def test_a_catalogue_ignoring_the_time_filter_is_refused_at_the_first_cut():
         return 5_000
 
     with pytest.raises(TooManyResultsException, match="does not divide"):
-        split_by_counts(WHOLE, same, 1_000, total=5_000, pieces=8)
-    assert len(requests) == 8
+        split_by_counts(WHOLE, same, 1_000, total=5_000, proportional=True)
+    assert len(requests) == 5

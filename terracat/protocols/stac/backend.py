@@ -332,7 +332,7 @@ class StacBackend:
             most = min(most, self.page_size * WINDOW_PAGES)
             while total > self.page_size * WINDOWED_PAGES and most < total:
                 try:
-                    return self._windows(body, method, most)
+                    return self._windows(body, method, most, total=total)
                 except TooManyResultsException:  # items sharing an instant: larger windows
                     most *= 2
             return pages
@@ -419,12 +419,22 @@ class StacBackend:
     # ---- time windows ------------------------------------------------------------------------
 
     def _windows(
-        self, body: dict[str, Any], method: str, most: int, local: Any = None, href_mode: str = ""
+        self,
+        body: dict[str, Any],
+        method: str,
+        most: int,
+        local: Any = None,
+        href_mode: str = "",
+        *,
+        total: int | None = None,
     ) -> list[StacWindow]:
+        """The search's time windows of at most ``most`` items; ``total``, the search's count
+        when its first page told it, is not asked again."""
+
         def count(interval: str | None) -> int:
             return matched(self.fetch, self._call(_during(body, interval), method, 1))
 
-        found = windows(count, body.get("datetime"), most, self.config.search_workers)
+        found = windows(count, body.get("datetime"), most, self.config.search_workers, total=total)
         text = None if local is None else local.to_text()
         return [
             StacWindow(

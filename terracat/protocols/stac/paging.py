@@ -419,9 +419,15 @@ def _bounds(interval: str | None) -> Span:
 
 
 def windows(
-    count: Callable[[str], int], interval: str | None, most: int, workers: int
+    count: Callable[[str], int],
+    interval: str | None,
+    most: int,
+    workers: int,
+    *,
+    total: int | None = None,
 ) -> list[tuple[str | None, int, dt.datetime | None, dt.datetime | None]]:
-    """Time windows covering ``interval`` (a STAC ``datetime``), each of at most ``most`` items.
+    """Time windows covering ``interval`` (a STAC ``datetime``), each of at most ``most`` items
+    (``total``: the interval's count if known).
 
     ``count(datetime)`` is the search's ``numberMatched`` over one window; the halving is
     :func:`~terracat.protocols.windows.split_by_counts`. STAC intervals are closed, so an item on
@@ -436,7 +442,14 @@ def windows(
         return f"{low}/{high}" if low != high else low
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        found = split_by_counts(_bounds(interval), lambda span: count(text(span)), most, pool.map)
+        found = split_by_counts(
+            _bounds(interval),
+            lambda span: count(text(span)),
+            most,
+            pool.map,
+            total=total,
+            proportional=True,
+        )
     last = len(found) - 1
     return [
         (text(span), total, None if i == 0 else span.low, None if i == last else span.high)
