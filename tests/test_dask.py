@@ -45,15 +45,10 @@ def _stored_ids(local: LocalCatalogue, collection: str, face: str) -> set[str]:
 
 
 def _assert_same_dtypes(frame, plain, face: str) -> None:
-    """The partitioned frame's dtypes are the plain search's; on STAC a number the sample gave
-    as whole numbers is a float unless its field is an integer by definition (JSON numbers
-    carry no type, and the next partition's may be fractions), with the same values."""
-    for name in plain.columns:
-        ours, theirs = frame[name].dtype, plain[name].dtype
-        if ours == theirs:
-            continue
-        assert face == "stac" and (str(ours), str(theirs)) == ("float64", "Int64"), name
-        assert (frame[name].to_numpy() == plain[name].astype("float64").to_numpy()).all(), name
+    """The partitioned frame's dtypes are the plain search's: on STAC both type a number as a
+    float unless its field is an integer by definition (JSON numbers carry no type, and a
+    partition's sample of whole numbers says nothing of the next one's)."""
+    assert dict(frame.dtypes) == dict(plain.dtypes), face
 
 
 @pytest.mark.parametrize("face", FACES)

@@ -30,6 +30,7 @@ import terracat
 from terracat import Catalogue, CatalogueConfig
 from terracat.frame import features_frame
 from terracat.protocols.stac.page import StacFeature
+from terracat.protocols.stac.partitions import as_stac_numbers
 from terracat.protocols.stac.rows import StacDecoder
 from terracat.stacio import OPENSEARCH_PROPERTIES, write_stac_geoparquet
 from tests.conftest import FIXTURES, load_fixture
@@ -287,7 +288,8 @@ def test_an_empty_frame_is_refused_with_the_file_named(local_catalogue, tmp_path
 
 
 def _decoded(items: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
-    """The frame a STAC search of ``items`` gives: the STAC decoder over their JSON."""
+    """The frame a STAC search of ``items`` gives: the STAC decoder over their JSON, numbers
+    typed by field as the backend types them."""
     features = [
         StacFeature(
             id=item["id"],
@@ -296,7 +298,7 @@ def _decoded(items: list[dict[str, Any]]) -> geopandas.GeoDataFrame:
         )
         for item in items
     ]
-    return features_frame(features, decoder=StacDecoder())
+    return as_stac_numbers(features_frame(features, decoder=StacDecoder()))
 
 
 _INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

@@ -33,6 +33,7 @@ from terracat.exceptions import ParameterParserException, TerracatError
 from terracat.frame import FrameBuilder
 from terracat.frame.io import parquet_parts
 from terracat.protocols.stac.page import StacFeature
+from terracat.protocols.stac.partitions import as_stac_numbers
 from terracat.protocols.stac.rows import StacDecoder
 from terracat.stacio.items import OPENSEARCH_PROPERTIES, frame_items
 from terracat.stacio.layouts import (
@@ -235,4 +236,4 @@ def read_stac_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame
     for part in parquet_parts(path):
         for features in _part_features(arrow, part):
             builder.add(features)
-    return builder.build()
+    return as_stac_numbers(builder.build())

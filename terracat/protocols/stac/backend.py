@@ -54,8 +54,7 @@ from terracat.protocols.stac.paging import (
     windows,
 )
 from terracat.protocols.stac.partitions import (
-    STAC_INTEGERS,
-    integer_queryables,
+    as_stac_numbers,
     partition_meta,
 )
 from terracat.protocols.stac.rows import StacDecoder, collections_frame, empty_stac_frame
@@ -301,7 +300,8 @@ class StacBackend:
             pages = parts or self._pages(self._call(body, method, self._size(limit, local)), limit)
             for batch in pages.batches():
                 builder.add(batch)
-        return self._filtered(_built(builder), local, request.limit)
+        # numbers typed by field, as a partitioned search types them (partitions.as_stac_numbers)
+        return self._filtered(as_stac_numbers(_built(builder)), local, request.limit)
 
     def _split(
         self, body: dict[str, Any], method: str, *, asked: bool
@@ -384,7 +384,7 @@ class StacBackend:
         for batch in pages.batches():
             if not batch:
                 continue
-            frame = features_frame(batch, source, decoder=self._decoder(request))
+            frame = as_stac_numbers(features_frame(batch, source, decoder=self._decoder(request)))
             if local is not None:
                 frame = self._filtered(frame, local, None, warn=False)
                 if request.limit is not None:
@@ -466,8 +466,7 @@ class StacBackend:
             )
         sample = self._pages(self._call(body, method, self.page_size), None).first_page()
         frame = features_frame(sample.features, decoder=self._decoder(request))
-        integers = integer_queryables(self._queryables(self.stac_id(str(request.collection))))
-        meta = partition_meta(frame if len(frame) else empty_stac_frame(), STAC_INTEGERS | integers)
+        meta = partition_meta(frame if len(frame) else empty_stac_frame())
         return meta, self._windows(body, method, most, local, _href_mode(request))
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]

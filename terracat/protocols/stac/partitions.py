@@ -6,20 +6,24 @@ catalogue shares (``cloudCover`` is a float). A STAC item's numbers are JSON num
 no type: ``"eo:cloud_cover": 0`` and ``18.3`` are the same field, so a sample of whole numbers
 says nothing of the next partition's. So the meta types every number as a float, except the
 fields that are integers by definition: those of :data:`STAC_INTEGERS` (their extensions'
-schemas say ``integer``), the contract's integer columns (``relativeOrbitNumber``), and whatever
-the collection's queryables declare ``integer``.
+schemas say ``integer``) and the contract's integer columns (``relativeOrbitNumber``). Plain
+searches type their frames by the same rule (:func:`as_stac_numbers`), so that the two agree and
+a frame's dtypes never depend on its items' values; no request is made for it (a collection's
+queryables could name more integers, at the cost of a request a search).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 import geopandas
 
 from terracat.frame.contract import KNOWN_DTYPES
 
-__all__ = ["STAC_INTEGERS", "integer_queryables", "partition_meta"]
+__all__ = [
+    "STAC_INTEGERS",
+    "ambiguous_numbers",
+    "as_stac_numbers",
+    "partition_meta",
+]
 
 STAC_INTEGERS = frozenset(
     {"sat:absolute_orbit", "sat:relative_orbit", "sat:orbit_cycle", "mgrs:utm_zone", "proj:epsg"}
@@ -27,29 +31,22 @@ STAC_INTEGERS = frozenset(
 """Item properties whose extension's JSON schema makes them integers."""
 
 
-def integer_queryables(queryables: Mapping[str, Any]) -> set[str]:
-    """The properties a collection's queryables declare ``integer`` (``"type": "integer"`` or
-    a list of types holding it and no ``number``)."""
-    found = set()
-    for name, schema in queryables.items():
-        kind = schema.get("type") if isinstance(schema, dict) else None
-        kinds = set(kind) if isinstance(kind, list) else {kind}
-        if "integer" in kinds and "number" not in kinds:
-            found.add(name)
-    return found
+def partition_meta(sample: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
+    """The empty frame of ``sample``'s columns, typed as :func:`as_stac_numbers` types them, so
+    that any partition's numbers fit it."""
+    return as_stac_numbers(sample.iloc[:0])
 
 
-def partition_meta(
-    sample: geopandas.GeoDataFrame, integers: Iterable[str]
-) -> geopandas.GeoDataFrame:
-    """The empty frame of ``sample``'s columns, its whole-number columns typed ``float64``
-    unless they are ``integers`` (or integers of the contract), so that any partition's numbers
-    fit it."""
-    whole = {*integers, *(name for name, dtype in KNOWN_DTYPES.items() if dtype == "Int64")}
-    meta = sample.iloc[:0]
-    widened = {
-        name: "float64"
-        for name, dtype in meta.dtypes.items()
-        if str(dtype) == "Int64" and name not in whole
-    }
-    return meta.astype(widened) if widened else meta
+def ambiguous_numbers(frame: geopandas.GeoDataFrame) -> list[str]:
+    """``frame``'s whole-number columns that are not integers by definition (STAC's or the
+    contract's): whether they are is for the collection's queryables to say."""
+    whole = {*STAC_INTEGERS, *(name for name, dtype in KNOWN_DTYPES.items() if dtype == "Int64")}
+    return [n for n, dtype in frame.dtypes.items() if str(dtype) == "Int64" and n not in whole]
+
+
+def as_stac_numbers(frame: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
+    """``frame`` with its whole-number columns typed ``float64`` unless they are integers by
+    definition: a plain search and each partition of a partitioned one type a field alike,
+    whatever values their items happened to hold."""
+    widened = dict.fromkeys(ambiguous_numbers(frame), "float64")
+    return frame.astype(widened) if widened else frame

@@ -287,3 +287,14 @@ def test_an_empty_search_has_the_stac_frames_columns(stac, tmp_path):
     request = SearchRequest.for_products(NDVI_URN, **EMPTY)
     meta, parts = stac.backend.partitions(request, 100)  # terracat.dask's columns of none
     assert list(meta.columns) == list(empty.columns) and parts == []
+
+
+def test_whole_numbers_are_floats_unless_integers_by_definition(stac):
+    """A field's dtype is the field's, not its values': the items' gsd of 10 is a float (the next
+    search's may be 10.5), their relative orbit an integer (the sat extension says so)."""
+    frame = stac.search(NDVI_URN, start="2021-07-01", end="2021-07-15")
+    assert len(frame) and frame["gsd"].dtype == "float64"
+    assert (
+        frame["sat:relative_orbit"].dtype == "Int64"
+        and frame["relativeOrbitNumber"].dtype == "Int64"
+    )
