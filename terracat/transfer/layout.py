@@ -83,7 +83,25 @@ def product_directory(product_id: str) -> str:
 
 def _file_name(href: str) -> str:
     path = urlsplit(href).path if "://" in href else href
-    return _safe_name(path.rstrip("/").rsplit("/", 1)[-1], "file name in href")
+    segments = path.rstrip("/").split("/")
+    name = segments[-1]
+    if name == ODATA_VALUE and len(segments) > 1:
+        name = _odata_key(segments[-2])
+    return _safe_name(name, "file name in href")
+
+
+ODATA_VALUE = "$value"
+"""The last segment of an OData media URL (the Data Space's ``.../Nodes(B02.jp2)/$value``):
+the file is named by the entity before it, or every file of a product would be ``$value``."""
+
+
+def _odata_key(segment: str) -> str:
+    """``Nodes(T31UFS_B02.jp2)`` -> ``T31UFS_B02.jp2``; ``Products('id')`` -> ``id``."""
+    text = unquote(segment)
+    entity, opened, key = text.partition("(")
+    if not (opened and entity and key.endswith(")")):
+        return text
+    return key[:-1].strip("'")
 
 
 def _inside(root: Path, target: Path) -> Path:
