@@ -137,6 +137,7 @@ def file_tasks(
     """
     tasks = []
     seen: set[object] = set()  # a file listed twice (a repeated row) is fetched once
+    named: dict[Path, str] = {}  # the href each target was given to
     for product, links, *properties in rows:
         checksums = asset_checksums(properties[0]) if properties else {}
         for kind in kinds:
@@ -148,10 +149,20 @@ def file_tasks(
                     target, problem = _target(root, product, href, flat), None
                 except ProductDownloadException as error:
                     target, problem = root, str(error)
-                key = (product, href) if problem else target
+                if problem is None and target in named:
+                    if _same_file(named[target], href):
+                        continue
+                    problem = (
+                        f"another file of product {product} is named {target.name} too "
+                        f"({named[target]}): this one is not fetched, so that neither overwrites "
+                        "the other"
+                    )
+                    target = root
+                key = (product, href)
                 if key in seen:
                     continue
                 seen.add(key)
+                named.setdefault(target, href)
                 length = link.get("length")
                 tasks.append(
                     FileTask(
@@ -165,6 +176,13 @@ def file_tasks(
                     )
                 )
     return tasks
+
+
+def _same_file(href: str, other: str) -> bool:
+    """Whether two hrefs name one file: the same place, whatever their query (a signed URL
+    signed twice, in a repeated row, is one file)."""
+    first, second = urlsplit(href), urlsplit(other)
+    return (first.scheme, first.netloc, first.path) == (second.scheme, second.netloc, second.path)
 
 
 def _name_max(directory: Path) -> int:

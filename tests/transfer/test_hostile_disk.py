@@ -548,3 +548,19 @@ def test_odata_media_urls_are_named_by_their_node_and_all_fetched(tmp_path):
     assert list(report["status"]) == ["downloaded"] * 4
     for task, body in zip(tasks, bodies.values(), strict=True):
         assert task.target.read_bytes() == body
+
+
+def test_two_files_of_one_name_are_a_failed_row_not_a_silent_skip(tmp_path):
+    """Different hrefs that would write one path: the first is fetched, the second is a failed
+    row naming both (it was skipped without a word); one href signed twice stays one file."""
+    with HostileServer(_ranged()) as server:
+        first, second = server.url("/a/B02.tif"), server.url("/b/B02.tif")
+        links = {
+            "data": [{"href": first}, {"href": second}],
+            "alternates": [{"href": first + "?signature=2"}],
+        }
+        tasks = file_tasks([("p1", links)], tmp_path, ["data", "alternates"])
+        report = _fetch(_transport(server), tasks)
+    assert report["status"].tolist() == ["downloaded", "failed"]
+    assert "B02.tif" in report["error"].iloc[1] and first in report["error"].iloc[1]
+    assert (tmp_path / "p1" / "B02.tif").read_bytes() == BODY
