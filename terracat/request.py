@@ -634,9 +634,12 @@ class SearchRequest:
 
     @classmethod
     def for_products(
-        cls, collection: Any, *, limit: Any = None, **parameters: Any
+        cls, collection: Any, /, *, limit: Any = None, **parameters: Any
     ) -> SearchRequest:
-        """A product search of ``collection``; named filters and extras in ``parameters``."""
+        """A product search of ``collection``; named filters and extras in ``parameters``.
+
+        ``collection`` is positional only, so that a catalogue's own property of any name
+        (``cls``, ``collection``) reaches the search as an extra filter, not a TypeError."""
         return cls(
             _read_collection(collection), *_read(parameters, PRODUCT_FILTERS), check_limit(limit)
         )

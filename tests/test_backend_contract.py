@@ -71,6 +71,15 @@ def test_the_frame_has_the_column_contract(frame):
     assert frame.query("cloudCover < 101").shape[0] == len(frame)
 
 
+def test_an_empty_result_takes_the_query_written_for_a_full_one(backend):
+    name, catalogue = backend
+    empty = catalogue.search(NDVI[name], start="1990-01-01", end="1990-01-02")
+    assert len(empty) == 0 and empty.crs == "EPSG:4326"
+    query = "cloudCover < 10 and tileId == '31UFS' and orbitDirection == 'ASCENDING'"
+    assert len(empty.query(f"{query} and relativeOrbitNumber == 8 and productType == 'x'")) == 0
+    assert empty["cloudCover"].dtype == "float64" and empty["tileId"].dtype == "string"
+
+
 def test_the_frame_counts_and_pages_as_one_result(backend, frame):
     name, catalogue = backend
     assert catalogue.count(NDVI[name], **WINDOW) == len(frame)

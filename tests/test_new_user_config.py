@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import terracat
@@ -271,6 +271,8 @@ def test_every_near_miss_of_a_filter_name_is_refused_naming_the_filter(
 
 
 @given(st.text(alphabet=string.ascii_letters + "_:", min_size=1, max_size=20))
+@example("collection")  # the search's own positional parameter's name (was a TypeError)
+@example("cls")
 @settings(max_examples=300, deadline=None)
 def test_a_name_far_from_every_filter_passes_through(name: str) -> None:
     lowered = name.lower()

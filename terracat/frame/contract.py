@@ -51,6 +51,11 @@ KNOWN_DTYPES: dict[str, str] = {
 }
 
 
+FILTERED_COLUMNS = ("cloudCover", "tileId", "relativeOrbitNumber", "orbitDirection", "productType")
+"""The columns the common filters are written against (``df.query("cloudCover < 10")``): an
+empty result has them too, so that the query written for a full one runs on it."""
+
+
 def _ordered(frame: pd.DataFrame) -> list[str]:
     first = [c for c in (*CORE_COLUMNS, *TIME_COLUMNS) if c in frame.columns]
     last = [c for c in (*FILE_COLUMNS, "properties", "geometry") if c in frame.columns]
@@ -199,7 +204,8 @@ def _inferred_dtype(values: list[Any]) -> str:
 
 
 def empty_frame() -> geopandas.GeoDataFrame:
-    """A frame with the contract's core columns and no rows, for searches that match nothing."""
+    """A frame with the contract's core columns and no rows, for searches that match nothing
+    (:data:`FILTERED_COLUMNS` among them)."""
     columns: dict[str, pd.Series] = {
         "id": pd.Series(dtype="string"),
         "title": pd.Series(dtype="string"),
@@ -207,6 +213,8 @@ def empty_frame() -> geopandas.GeoDataFrame:
     }
     for name in TIME_COLUMNS:
         columns[name] = pd.Series(dtype="datetime64[ms, UTC]")
+    for name in FILTERED_COLUMNS:
+        columns[name] = pd.Series(dtype=KNOWN_DTYPES[name])
     for name in FILE_COLUMNS:
         columns[name] = pd.Series(dtype=FILE_LIST_DTYPE)
     columns["properties"] = pd.Series(dtype="string")

@@ -83,7 +83,25 @@ def product_directory(product_id: str) -> str:
 
 def _file_name(href: str) -> str:
     path = urlsplit(href).path if "://" in href else href
-    return _safe_name(path.rstrip("/").rsplit("/", 1)[-1], "file name in href")
+    segments = path.rstrip("/").split("/")
+    name = segments[-1]
+    if name == ODATA_VALUE and len(segments) > 1:
+        name = _odata_key(segments[-2])
+    return _safe_name(name, "file name in href")
+
+
+ODATA_VALUE = "$value"
+"""The last segment of an OData media URL (the Data Space's ``.../Nodes(B02.jp2)/$value``):
+the file is named by the entity before it, or every file of a product would be ``$value``."""
+
+
+def _odata_key(segment: str) -> str:
+    """``Nodes(T31UFS_B02.jp2)`` -> ``T31UFS_B02.jp2``; ``Products('id')`` -> ``id``."""
+    text = unquote(segment)
+    entity, opened, key = text.partition("(")
+    if not (opened and entity and key.endswith(")")):
+        return text
+    return key[:-1].strip("'")
 
 
 def _inside(root: Path, target: Path) -> Path:
@@ -119,6 +137,7 @@ def file_tasks(
     """
     tasks = []
     seen: set[object] = set()  # a file listed twice (a repeated row) is fetched once
+    named: dict[Path, str] = {}  # the href each target was given to
     for product, links, *properties in rows:
         checksums = asset_checksums(properties[0]) if properties else {}
         for kind in kinds:
@@ -130,10 +149,20 @@ def file_tasks(
                     target, problem = _target(root, product, href, flat), None
                 except ProductDownloadException as error:
                     target, problem = root, str(error)
-                key = (product, href) if problem else target
+                if problem is None and target in named:
+                    if _same_file(named[target], href):
+                        continue
+                    problem = (
+                        f"another file of product {product} is named {target.name} too "
+                        f"({named[target]}): this one is not fetched, so that neither overwrites "
+                        "the other"
+                    )
+                    target = root
+                key = (product, href)
                 if key in seen:
                     continue
                 seen.add(key)
+                named.setdefault(target, href)
                 length = link.get("length")
                 tasks.append(
                     FileTask(
@@ -147,6 +176,13 @@ def file_tasks(
                     )
                 )
     return tasks
+
+
+def _same_file(href: str, other: str) -> bool:
+    """Whether two hrefs name one file: the same place, whatever their query (a signed URL
+    signed twice, in a repeated row, is one file)."""
+    first, second = urlsplit(href), urlsplit(other)
+    return (first.scheme, first.netloc, first.path) == (second.scheme, second.netloc, second.path)
 
 
 def _name_max(directory: Path) -> int:

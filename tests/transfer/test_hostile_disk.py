@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -28,6 +29,7 @@ from terracat import Catalogue, CatalogueConfig, ProductDownloadException
 from terracat.server import LocalCatalogue
 from terracat.server.content import read
 from terracat.transfer import PARTIAL_SUFFIX, FileTask, Transport, download, partial_path
+from terracat.transfer.layout import file_tasks
 
 from ..hostile import HostileServer, Request, send
 
@@ -522,3 +524,43 @@ def test_a_download_retries_within_one_budget_whichever_layer_retries(tmp_path, 
     assert message in report["error"].iloc[0]
     assert len(server.requests) == 2
     assert time.monotonic() - began < 5
+
+
+def test_odata_media_urls_are_named_by_their_node_and_all_fetched(tmp_path):
+    """The Data Space's https alternates end in ``/$value``: named by that, the files of a product
+    would share one name, and all but one be skipped as the same file listed twice."""
+    nodes = ["B02.jp2", "B03.jp2", "MTD_MSIL2A.xml"]
+    bodies = {
+        f"/odata/v1/Products(p1)/Nodes(S2.SAFE)/Nodes({n})/$value": n.encode() * 100 for n in nodes
+    }
+    bodies["/odata/v1/Products('p2')/$value"] = b"zip" * 100
+
+    def handler(request: Request, connection) -> None:
+        send(connection, 200, bodies[unquote(request.target)])
+
+    with HostileServer(handler) as server:
+        links = {
+            "data": [{"href": server.url(path), "length": len(b)} for path, b in bodies.items()]
+        }
+        tasks = file_tasks([("p1", links)], tmp_path, ["data"])
+        assert [task.target.name for task in tasks] == [*nodes, "p2"]
+        report = _fetch(_transport(server), tasks)
+    assert list(report["status"]) == ["downloaded"] * 4
+    for task, body in zip(tasks, bodies.values(), strict=True):
+        assert task.target.read_bytes() == body
+
+
+def test_two_files_of_one_name_are_a_failed_row_not_a_silent_skip(tmp_path):
+    """Different hrefs that would write one path: the first is fetched, the second is a failed
+    row naming both (it was skipped without a word); one href signed twice stays one file."""
+    with HostileServer(_ranged()) as server:
+        first, second = server.url("/a/B02.tif"), server.url("/b/B02.tif")
+        links = {
+            "data": [{"href": first}, {"href": second}],
+            "alternates": [{"href": first + "?signature=2"}],
+        }
+        tasks = file_tasks([("p1", links)], tmp_path, ["data", "alternates"])
+        report = _fetch(_transport(server), tasks)
+    assert report["status"].tolist() == ["downloaded", "failed"]
+    assert "B02.tif" in report["error"].iloc[1] and first in report["error"].iloc[1]
+    assert (tmp_path / "p1" / "B02.tif").read_bytes() == BODY

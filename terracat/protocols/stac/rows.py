@@ -310,7 +310,7 @@ def empty_stac_frame() -> geopandas.GeoDataFrame:
     own, under their STAC names."""
     frame = empty_frame().drop(columns=[c for c in TIME_COLUMNS if c not in ITEM_TIMES])
     at = frame.columns.get_loc(FILE_COLUMNS[0])
-    for offset, name in enumerate(ALIASES):
+    for offset, name in enumerate(a for a in ALIASES if a not in frame.columns):
         frame.insert(at + offset, name, pd.Series(dtype=KNOWN_DTYPES[name]))
     return frame
 
