@@ -46,12 +46,12 @@ PEAK_LIMIT = 128 * 2**20
 """Resident bytes the load may add at its peak over the resident set once warmed up (measured:
 30 MiB for 3 s, 50-75 MiB for 30-60 s on 2 cores)."""
 GROWTH_LIMIT = 64 * 2**20
-WARM_ROUNDS = 4
-"""Rounds each thread runs before memory is measured: what the allocator keeps for eight threads
-settles over the first few (66-76 MiB kept with one round, whatever the rounds after it)."""
 """Resident bytes the load may keep once over. Allocator noise alone moves the resident set by
 up to about 40 MiB between readings, with no trend over thousands of rounds; a leak of a search
 frame per round (a few MiB) fails the CI form, one of 64 kB per round fails a 1000-round soak."""
+WARM_ROUNDS = 4
+"""Rounds each thread runs before memory is measured: what the allocator keeps for eight threads
+settles over the first few (66-76 MiB kept with one round, whatever the rounds after it)."""
 
 NDVI = "urn:eop:VITO:TERRASCOPE_S2_NDVI_V2"
 S1 = "urn:eop:VITO:CGS_S1_GRD_SIGMA0_L1"
