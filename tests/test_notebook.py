@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
-import subprocess
-import sys
 
 import folium
 import geopandas
@@ -45,59 +42,6 @@ def test_a_product_card_shows_fields_files_and_the_quicklook(frame):
     pictures = [p for p in product.previews if p.type in ("image/png", "image/jpeg")]
     assert (f'<img src="{pictures[0].href}"' in card) if pictures else ("<img" not in card)
     assert repr(product).startswith(f"Product({product.id!r}")
-
-
-# ---- progress bars in a kernel without ipywidgets -------------------------------------------
-
-# What tqdm reads to tell a Jupyter kernel (tqdm.autonotebook): ipykernel's shell module loaded
-# and IPython's get_ipython() answering a shell. ipykernel is not a test dependency, so a
-# subprocess is made to look like a kernel exactly that way; ipywidgets is not installed.
-LOOK_LIKE_A_KERNEL = """
-import sys, types
-class ZMQInteractiveShell:
-    pass
-ipython = types.ModuleType("IPython")
-ipython.get_ipython = ZMQInteractiveShell
-sys.modules.update(
-    {"ipykernel": types.ModuleType("ipykernel"),
-     "ipykernel.zmqshell": types.ModuleType("ipykernel.zmqshell"),
-     "IPython": ipython}
-)
-"""
-
-DOWNLOAD = """
-import tempfile, terracat
-catalogue = terracat.Catalogue.from_url(sys.argv[1])
-frame = catalogue.search("urn:eop:VITO:TERRASCOPE_S2_NDVI_V2", tileId="31UES", limit=1)
-report = frame.terracat.download(tempfile.mkdtemp(), progress=True)
-assert (report["status"] == "downloaded").all(), report
-print("downloaded", len(report))
-"""
-
-
-def _in_a_kernel(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        # every warning shown, none raised: tqdm.auto swallows an exception raised by its warning
-        [sys.executable, "-W", "always", "-c", LOOK_LIKE_A_KERNEL + code, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_the_kernel_look_alike_is_what_makes_tqdm_auto_warn():
-    """The control: without it, the test below could pass in an environment tqdm ignores."""
-    assert importlib.util.find_spec("ipywidgets") is None
-    control = _in_a_kernel("import tqdm.auto")
-    assert control.returncode == 0 and "TqdmWarning: IProgress not found" in control.stderr
-
-
-def test_import_and_a_download_in_a_kernel_without_ipywidgets_warn_nothing(local_catalogue):
-    ran = _in_a_kernel(DOWNLOAD, local_catalogue.url)
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.startswith("downloaded ")
-    assert "Warning" not in ran.stderr
-    assert "download:" in ran.stderr and "B/s" in ran.stderr  # tqdm's text bar instead
 
 
 # ---- collection cards -------------------------------------------------------------------------
