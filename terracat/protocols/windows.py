@@ -48,7 +48,6 @@ def split_by_counts(
     map_counts: Callable[[Callable[[Span], int], list[Span]], Iterable[int]] = map,
     *,
     total: int | None = None,
-    proportional: bool = False,
 ) -> list[tuple[Span, int]]:
     """The windows covering ``whole``, each holding at most ``most`` products, and their counts,
     in time order (empty windows left out).
@@ -56,24 +55,25 @@ def split_by_counts(
     ``count(span)`` asks the catalogue how many products a window holds; ``map_counts`` runs it
     over one round of windows (concurrently, if the caller gives a pool's map). ``total`` is
     the whole's count when the caller knows it already (a search's first page told it), so it
-    is not asked again. A window holding too many is halved, or with ``proportional`` cut into
-    as many windows of equal time as its count needs (``ceil(count / most)``): each round of
-    counts waits for the one before (a round is a request's latency), and where products are
-    spread evenly over a window one cut of it is enough, where halving takes ``log2`` rounds.
+    is not asked again. A window holding too many is halved, round after round.
+
+    Halving, not a cut in proportion to the counts (one round where items are spread evenly):
+    measured on a server-bound catalogue, proportional cuts gave windows of uneven page counts,
+    nine for four workers where halving gave eight, and the last ran alone (17.9 s against 14.6).
     """
     done: list[tuple[Span, int]] = []
     if total is None:
         (total,) = map_counts(count, [whole])
     level: list[Span] = []
     groups: list[tuple[int, int, int]] = []  # (first, how many, count of the cut span) per cut
-    _cut(whole, total, most, proportional, level, groups, done)
+    _cut(whole, total, most, level, groups, done)
     while level:
         counts = list(map_counts(count, level))
         for first, size, held in groups:
             _check_parts(level[first : first + size], counts[first : first + size], held, most)
         spans, level, groups = level, [], []
         for span, held in zip(spans, counts, strict=True):
-            _cut(span, held, most, proportional, level, groups, done)
+            _cut(span, held, most, level, groups, done)
     return sorted(done, key=lambda item: item[0].low)
 
 
@@ -81,7 +81,6 @@ def _cut(
     span: Span,
     held: int,
     most: int,
-    proportional: bool,
     level: list[Span],
     groups: list[tuple[int, int, int]],
     done: list[tuple[Span, int]],
@@ -97,7 +96,7 @@ def _cut(
             f"{span.high_text or '..'}: the catalogue cannot page through them even one "
             "second at a time"
         )
-    parts = _pieces(span, max(2, -(-held // most)) if proportional else 2)
+    parts = _pieces(span, 2)
     groups.append((len(level), len(parts), held))
     level.extend(parts)
 

@@ -46,12 +46,12 @@ items = st.lists(
 
 
 @settings(deadline=None)
-@given(found=items, most=st.integers(20, 200), proportional=st.booleans(), told=st.booleans())
-def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, proportional, told):
+@given(found=items, most=st.integers(20, 200), told=st.booleans())
+def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, told):
     model = Model(found)
     total = model.count(WHOLE) if told else None
     try:
-        windows = split_by_counts(WHOLE, model.count, most, total=total, proportional=proportional)
+        windows = split_by_counts(WHOLE, model.count, most, total=total)
     except TooManyResultsException:
         # only when more items than a window may hold overlap two seconds: the smallest
         # window halving makes, and the one around an instant that too many items span
@@ -73,9 +73,9 @@ def test_windows_fit_and_every_item_belongs_to_exactly_one(found, most, proporti
     assert owners == [1] * len(found)
 
 
-def test_cuts_in_proportion_save_the_rounds_of_halving():
-    """Eight windows needed: halving takes three rounds after the whole's count, a cut in
-    proportion to the count one (and none for the whole, whose count the first page told)."""
+def test_a_count_already_known_saves_the_first_round():
+    """Eight windows needed: three rounds of halving after the whole's count, or without it when
+    the first page told it."""
     found = [(second, second) for second in range(1_800, DAYS * 86_400, 3_600)]  # one an hour
     rounds = []
 
@@ -87,11 +87,8 @@ def test_cuts_in_proportion_save_the_rounds_of_halving():
     halved = split_by_counts(WHOLE, model.count, len(found) // 8, counted)
     assert (rounds, len(halved)) == ([1, 2, 4, 8], 8)
     rounds.clear()
-    cut = split_by_counts(
-        WHOLE, model.count, len(found) // 8, counted, total=len(found), proportional=True
-    )
-    assert (rounds, len(cut)) == ([8], 8)
-    assert [held for _, held in cut] == [held for _, held in halved]
+    told = split_by_counts(WHOLE, model.count, len(found) // 8, counted, total=len(found))
+    assert (rounds, told) == ([2, 4, 8], halved)
 
 
 def test_a_catalogue_ignoring_the_time_filter_is_refused_at_the_first_cut():
@@ -102,5 +99,5 @@ def test_a_catalogue_ignoring_the_time_filter_is_refused_at_the_first_cut():
         return 5_000
 
     with pytest.raises(TooManyResultsException, match="does not divide"):
-        split_by_counts(WHOLE, same, 1_000, total=5_000, proportional=True)
-    assert len(requests) == 5
+        split_by_counts(WHOLE, same, 1_000, total=5_000)
+    assert len(requests) == 2

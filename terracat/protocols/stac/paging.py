@@ -448,7 +448,6 @@ def windows(
             most,
             pool.map,
             total=total,
-            proportional=True,
         )
     last = len(found) - 1
     return [
