@@ -220,15 +220,21 @@ def test_stac_geoparquet_declares_the_versions_its_docstring_names(local_catalog
     assert f"stac-geoparquet {stac_version}" in doc and f"GeoParquet {geo_version}" in doc
 
 
-@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
-def test_the_original_opensearch_properties_come_back_exactly(local_catalogue, tmp_path, source):
+def _through_stac_geoparquet(local_catalogue, tmp_path, source: str):
+    """An OpenSearch frame (the real page's, or a demo collection's) and the frame read back
+    from its stac-geoparquet file."""
     frame = (
         _real_opensearch_frame()
         if source == "real"
         else _opensearch(local_catalogue).search(source, limit=4)
     )
     path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
-    back = terracat.read_parquet(path)
+    return frame, terracat.read_parquet(path)
+
+
+@pytest.mark.parametrize("source", ["real", TOC, NDVI, S1])
+def test_the_original_opensearch_properties_come_back_exactly(local_catalogue, tmp_path, source):
+    frame, back = _through_stac_geoparquet(local_catalogue, tmp_path, source)
     originals = [json.loads(text) for text in frame["properties"]]
     assert [json.loads(t)["properties"][OPENSEARCH_PROPERTIES] for t in back["properties"]] == (
         originals
@@ -246,19 +252,15 @@ def test_the_original_opensearch_properties_come_back_exactly(local_catalogue, t
 def test_an_opensearch_frame_keeps_its_file_lists_through_stac_geoparquet(
     local_catalogue, tmp_path, source
 ):
-    frame = (
-        _real_opensearch_frame()
-        if source == "real"
-        else _opensearch(local_catalogue).search(source, limit=4)
-    )
-    path = frame.terracat.to_stac_geoparquet(tmp_path / "os.stac.parquet")
-    back = terracat.read_parquet(path)
+    frame, back = _through_stac_geoparquet(local_catalogue, tmp_path, source)
     for kind in ("data", "related", "previews", "alternates"):
         expected = frame.terracat.files(kind)
         expected["product"] = expected["product"].str.rsplit(":", n=1).str[-1].astype("string")
         pd.testing.assert_frame_equal(back.terracat.files(kind), expected, obj=kind)
     # the assets keep the roles of Terrascope's STAC items: a quality band is data there
-    (item, *_) = stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path))
+    (item, *_) = stac_geoparquet.arrow.stac_table_to_items(
+        pq.read_table(tmp_path / "os.stac.parquet")
+    )
     if source == TOC:
         assert item["assets"]["AOT"]["roles"] == ["data"]
         assert "AOT_60M" in set(back.terracat.files("related")["title"])
