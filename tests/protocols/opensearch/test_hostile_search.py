@@ -26,7 +26,7 @@ import terracat
 from terracat import Catalogue, CatalogueConfig, SearchException, TooManyResultsException
 from terracat._defaults import MAX_PAGE_BYTES
 from terracat._http import retry_budget
-from terracat.protocols.windows import Span, _check_parts
+from terracat.protocols.windows import Span, _check_halves
 from tests.hostile import HostileServer, Request, send
 
 COLLECTION = "urn:eop:VITO:HOSTILE"
@@ -390,6 +390,6 @@ def test_a_split_is_refused_exactly_when_its_halves_share_more_than_a_depth(most
     )
     if left + right - whole > most:
         with pytest.raises(TooManyResultsException, match="does not divide"):
-            _check_parts([span, span], [left, right], whole, most)
+            _check_halves(span, [left, right], whole, most)
     else:
-        _check_parts([span, span], [left, right], whole, most)
+        _check_halves(span, [left, right], whole, most)
