@@ -312,9 +312,6 @@ class CatalogueConfig:
         the identity provider's endpoints; empty when the catalogue has none
     oidc_interactive_supported, oidc_non_interactive_supported : bool
         which sign-in flows the catalogue's identity provider accepts
-    sign_in_given : bool
-        whether an identity provider is named (``[Auth] TokenEndpoint``); without one, a
-        catalogue other than an environment's own is asked where it signs in
     token_hosts : tuple of str
         the download services that receive the access token besides the catalogue itself
         (``[Auth] TokenHosts``; only their scheme, host and port count). A product file on any
@@ -599,7 +596,8 @@ class CatalogueConfig:
 
     @property
     def sign_in_given(self) -> bool:
-        """Whether this configuration names an identity provider (``[Auth] TokenEndpoint``)."""
+        """Whether this configuration names an identity provider (``[Auth] TokenEndpoint``);
+        without one, a catalogue other than an environment's own is asked where it signs in."""
         return bool(self.oidc_token_endpoint)
 
     def with_sign_in(
