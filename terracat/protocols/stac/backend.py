@@ -55,7 +55,6 @@ from terracat.protocols.stac.paging import (
 )
 from terracat.protocols.stac.partitions import (
     as_stac_numbers,
-    partition_meta,
 )
 from terracat.protocols.stac.rows import StacDecoder, collections_frame, empty_stac_frame
 from terracat.request import SearchRequest
@@ -466,7 +465,7 @@ class StacBackend:
             )
         sample = self._pages(self._call(body, method, self.page_size), None).first_page()
         frame = features_frame(sample.features, decoder=self._decoder(request))
-        meta = partition_meta(frame if len(frame) else empty_stac_frame())
+        meta = as_stac_numbers(frame if len(frame) else empty_stac_frame()).iloc[:0]
         return meta, self._windows(body, method, most, local, _href_mode(request))
 
     def partition(self, part: StacWindow) -> geopandas.GeoDataFrame:  # type: ignore[override]

@@ -18,12 +18,7 @@ import geopandas
 
 from terracat.frame.contract import KNOWN_DTYPES
 
-__all__ = [
-    "STAC_INTEGERS",
-    "ambiguous_numbers",
-    "as_stac_numbers",
-    "partition_meta",
-]
+__all__ = ["STAC_INTEGERS", "as_stac_numbers"]
 
 STAC_INTEGERS = frozenset(
     {"sat:absolute_orbit", "sat:relative_orbit", "sat:orbit_cycle", "mgrs:utm_zone", "proj:epsg"}
@@ -31,15 +26,9 @@ STAC_INTEGERS = frozenset(
 """Item properties whose extension's JSON schema makes them integers."""
 
 
-def partition_meta(sample: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
-    """The empty frame of ``sample``'s columns, typed as :func:`as_stac_numbers` types them, so
-    that any partition's numbers fit it."""
-    return as_stac_numbers(sample.iloc[:0])
-
-
-def ambiguous_numbers(frame: geopandas.GeoDataFrame) -> list[str]:
+def _ambiguous_numbers(frame: geopandas.GeoDataFrame) -> list[str]:
     """``frame``'s whole-number columns that are not integers by definition (STAC's or the
-    contract's): whether they are is for the collection's queryables to say."""
+    contract's): only their values made them whole."""
     whole = {*STAC_INTEGERS, *(name for name, dtype in KNOWN_DTYPES.items() if dtype == "Int64")}
     return [n for n, dtype in frame.dtypes.items() if str(dtype) == "Int64" and n not in whole]
 
@@ -48,5 +37,5 @@ def as_stac_numbers(frame: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
     """``frame`` with its whole-number columns typed ``float64`` unless they are integers by
     definition: a plain search and each partition of a partitioned one type a field alike,
     whatever values their items happened to hold."""
-    widened = dict.fromkeys(ambiguous_numbers(frame), "float64")
+    widened = dict.fromkeys(_ambiguous_numbers(frame), "float64")
     return frame.astype(widened) if widened else frame
